@@ -1,0 +1,24 @@
+"""Reaching therapy devices: bleak (system adapter or the bumble backend), and later the
+controller, safety supervisor, sessions, journal and MQTT bridge."""
+
+from device.ble import DeviceInfo, FoundDevice, Radio, TherapyLink, scan
+from device.errors import (
+    AdapterUnavailableError,
+    CommandTimeoutError,
+    ConnectionFailedError,
+    DeviceError,
+    LinkLostError,
+)
+
+__all__ = [
+    "AdapterUnavailableError",
+    "CommandTimeoutError",
+    "ConnectionFailedError",
+    "DeviceError",
+    "DeviceInfo",
+    "FoundDevice",
+    "LinkLostError",
+    "Radio",
+    "TherapyLink",
+    "scan",
+]

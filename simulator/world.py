@@ -1,0 +1,280 @@
+"""A virtual radio with simulated devices on it, in-process or offered over HCI transports.
+
+Every simulated device has its own bumble controller on one :class:`bumble.link.LocalLink`.
+``offer_hci(moniker)`` adds one more controller to that link and serves it on a bumble
+transport (``tcp-server:127.0.0.1:9001``), so another process - ours with
+``--radio tcp-client:...``, or any bumble tool - uses it as its Bluetooth controller.
+In-process users attach their own controller to :attr:`SimulatorWorld.link`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from bumble import hci
+from bumble.controller import Controller
+from bumble.link import LocalLink
+from bumble.transport import open_transport
+from bumble.transport.common import StreamPacketSource
+
+from protocols import DeviceKind, TherapyctlError
+from simulator.belt import BELT_POWERS_MW, BeltFirmware
+from simulator.firmware import FaultKind, Firmware, ScheduledFault
+from simulator.pad import PadFirmware
+from simulator.peripheral import EventLog, SimClock, SimulatedDevice, status_interval_ms
+
+DEVICE_KINDS: tuple[str, ...] = ("heat-pad", "thermal-pad") + tuple(
+    f"light-belt-{mw}" for mw in BELT_POWERS_MW
+)
+FAULT_KINDS: tuple[str, ...] = tuple(kind.value for kind in FaultKind)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,28}$")
+
+
+class SimulatorError(TherapyctlError):
+    """A simulator setup that cannot run: bad device or fault spec, transport failure."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSpec:
+    kind: str
+    name: str
+
+
+def parse_device_spec(text: str) -> DeviceSpec:
+    """``KIND[:NAME]``, e.g. ``heat-pad`` or ``light-belt-800:belt1``."""
+    kind, _, name = text.partition(":")
+    if kind not in DEVICE_KINDS:
+        raise SimulatorError(
+            f"unknown device kind {kind!r}; choose one of: {', '.join(DEVICE_KINDS)}"
+        )
+    name = name or kind
+    if not _NAME.match(name):
+        raise SimulatorError(
+            f"device name {name!r} must be 1-29 letters, digits, '.', '_' or '-'"
+        )
+    return DeviceSpec(kind, name)
+
+
+def parse_fault(text: str) -> ScheduledFault:
+    """``FAULT@SECONDS``: simulated seconds after the device's first session started."""
+    kind, at, seconds = text.partition("@")
+    if not at:
+        raise SimulatorError(f"fault {text!r} needs a time: FAULT@SECONDS, e.g. overheat@60")
+    if kind not in FAULT_KINDS:
+        raise SimulatorError(f"unknown fault {kind!r}; choose one of: {', '.join(FAULT_KINDS)}")
+    try:
+        at_s = float(seconds)
+    except ValueError:
+        raise SimulatorError(f"fault time {seconds!r} is not a number of seconds") from None
+    if not 0 <= at_s < 1e7:
+        raise SimulatorError(f"fault time {seconds!r} must be between 0 and 10,000,000 s")
+    return ScheduledFault(FaultKind(kind), at_s)
+
+
+def parse_device_fault(text: str) -> tuple[str, ScheduledFault]:
+    """``FAULT:NAME@SECONDS`` (``sim serve --fault``): the device name and its fault."""
+    head, at, seconds = text.partition("@")
+    kind, colon, name = head.partition(":")
+    if not colon or not name:
+        raise SimulatorError(
+            f"fault {text!r} must name its device: FAULT:NAME@SECONDS, e.g. overheat:pad1@60"
+        )
+    return name, parse_fault(f"{kind}{at}{seconds}")
+
+
+def make_firmware(
+    kind: str,
+    *,
+    time_scale: float,
+    now_s: float,
+    faults: tuple[ScheduledFault, ...] = (),
+    seed: int = 0,
+) -> Firmware:
+    interval_ms = status_interval_ms(time_scale)
+    options: dict[str, Any] = {"now_s": now_s, "faults": faults, "seed": seed}
+    if kind == "heat-pad":
+        return PadFirmware(DeviceKind.HEAT_PAD, interval_ms, **options)
+    if kind == "thermal-pad":
+        return PadFirmware(DeviceKind.THERMAL_PAD, interval_ms, **options)
+    if kind.startswith("light-belt-") and kind in DEVICE_KINDS:
+        return BeltFirmware(int(kind.rsplit("-", 1)[1]), interval_ms, **options)
+    raise SimulatorError(f"unknown device kind {kind!r}")
+
+
+class SimulatorWorld:
+    """Simulated devices on one virtual radio; an async context manager."""
+
+    def __init__(
+        self,
+        devices: list[DeviceSpec],
+        *,
+        faults: dict[str, list[ScheduledFault]] | None = None,
+        time_scale: float = 1.0,
+        event_log: EventLog | None = None,
+    ) -> None:
+        if not devices:
+            raise SimulatorError("give at least one device to simulate")
+        names = [spec.name for spec in devices]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise SimulatorError(f"device names must be unique: {', '.join(duplicates)}")
+        unknown = sorted(set(faults or {}) - set(names))
+        if unknown:
+            raise SimulatorError(f"fault for a device that is not simulated: {', '.join(unknown)}")
+        if not 0 < time_scale <= 10_000:
+            raise SimulatorError(f"time scale must be in (0, 10000], got {time_scale}")
+        self.specs = devices
+        self.faults = faults or {}
+        self.time_scale = time_scale
+        self.event_log = event_log
+        self.devices: dict[str, SimulatedDevice] = {}
+        self._stack = AsyncExitStack()
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._offered = 0
+        self._hci_clients: set[_HciClient] = set()
+
+    @property
+    def link(self) -> LocalLink:
+        return self._link
+
+    async def __aenter__(self) -> SimulatorWorld:
+        self._link = LocalLink()
+        self.clock = SimClock(self.time_scale)
+        for spec in self.specs:
+            seed = int.from_bytes(hashlib.sha256(spec.name.encode()).digest()[:4], "little")
+            firmware = make_firmware(
+                spec.kind,
+                time_scale=self.time_scale,
+                now_s=self.clock.now(),
+                faults=tuple(self.faults.get(spec.name, ())),
+                seed=seed,
+            )
+            device = SimulatedDevice(
+                spec.name,
+                firmware,
+                self.clock,
+                self._link,
+                serial_number=f"SIM-{seed:08X}",
+                event_log=self.event_log,
+            )
+            self.devices[spec.name] = device
+        for device in self.devices.values():
+            self._tasks.append(asyncio.create_task(device.run(self._stop), name=device.name))
+        # Wait until every device is powered on and advertising (or one failed to start).
+        ready = [asyncio.create_task(d.ready.wait()) for d in self.devices.values()]
+        try:
+            pending = set(ready)
+            while pending:
+                done, pending = await asyncio.wait(
+                    pending | {t for t in self._tasks if not t.done()},
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                for task in done:
+                    if task in self._tasks:
+                        await task  # a device loop ended before it was ready: surface why
+                        raise SimulatorError(f"simulated device {task.get_name()} stopped")
+                pending &= set(ready)
+        finally:
+            for task in ready:
+                task.cancel()
+        return self
+
+    async def offer_hci(self, moniker: str) -> None:
+        """Serve one more controller on this radio through the bumble transport ``moniker``.
+
+        ``tcp-server:HOST:PORT`` gives each TCP client a fresh controller of its own, torn
+        down (its links terminated) when the client goes: processes can come and go, as
+        they do with a real adapter. Other monikers get one controller, as bumble offers it.
+        """
+        scheme, _, spec = moniker.partition(":")
+        if scheme == "tcp-server":
+            host, _, port = spec.rpartition(":")
+            try:
+                server = await asyncio.get_running_loop().create_server(
+                    lambda: _HciClient(self), None if host in ("", "_") else host, int(port)
+                )
+            except (OSError, ValueError) as exc:
+                raise SimulatorError(f"cannot open HCI transport {moniker!r}: {exc}") from exc
+            self._stack.push_async_callback(self._close_server, server)
+            return
+        try:
+            transport = await open_transport(moniker)
+        except Exception as exc:  # bumble raises many kinds; all mean "cannot open"
+            raise SimulatorError(f"cannot open HCI transport {moniker!r}: {exc}") from exc
+        self._stack.push_async_callback(transport.close)
+        self.new_controller(transport.source, transport.sink)
+
+    async def _close_server(self, server: asyncio.Server) -> None:
+        server.close()
+        for client in list(self._hci_clients):
+            client.close()
+        await server.wait_closed()
+
+    def new_controller(self, source: object, sink: object) -> Controller:
+        self._offered += 1
+        return Controller(
+            f"hci-{self._offered}", host_source=source, host_sink=sink, link=self._link  # type: ignore[arg-type]
+        )
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        results = await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._stack.aclose()
+        for result in results:
+            if isinstance(result, Exception) and exc is None:
+                raise result
+
+
+class _HciClient(asyncio.Protocol):
+    """One TCP client of an offered HCI transport: a controller of its own on the radio."""
+
+    def __init__(self, world: SimulatorWorld) -> None:
+        self._world = world
+        self._transport: asyncio.Transport | None = None
+        self._source = StreamPacketSource()
+        self._controller: Controller | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._controller = self._world.new_controller(self._source, self)
+        self._world._hci_clients.add(self)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def on_packet(self, packet: bytes) -> None:  # the controller's host sink
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(packet)
+
+    def data_received(self, data: bytes) -> None:
+        self._source.data_received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        self._world._hci_clients.discard(self)
+        controller, self._controller = self._controller, None
+        if controller is None:
+            return
+        # The host is gone: terminate its links so the devices advertise again.
+        for connection in list(controller.le_connections.values()):
+            controller.on_hci_disconnect_command(
+                hci.HCI_Disconnect_Command(
+                    connection_handle=connection.handle,
+                    reason=hci.HCI_REMOTE_USER_TERMINATED_CONNECTION_ERROR,
+                )
+            )
+        self._world.link.remove_controller(controller)
