@@ -136,7 +136,9 @@ class SimulatedDevice:
             uuids.CONTROL_POINT,
             rw.WRITE | rw.INDICATE,
             gatt.Characteristic.WRITEABLE,
-            gatt.CharacteristicValue(write=self._on_control_point_write),
+            gatt.CharacteristicValue(
+                read=self._refuse_read, write=self._on_control_point_write
+            ),
         )
         self.status_char: gatt.Characteristic[bytes] = gatt.Characteristic(
             uuids.STATUS,
@@ -168,6 +170,9 @@ class SimulatedDevice:
                 ),
             ]
         )
+
+    def _refuse_read(self, _connection: Connection) -> bytes:
+        raise ATT_Error(ErrorCode.READ_NOT_PERMITTED, self.control_point_char.handle)
 
     def _on_control_point_write(self, connection: Connection, value: bytes) -> None:
         # As the Fitness Machine Control Point: indications must be on, one procedure at a time.

@@ -200,7 +200,7 @@ class SimulatorWorld:
                 server = await asyncio.get_running_loop().create_server(
                     lambda: _HciClient(self), None if host in ("", "_") else host, int(port)
                 )
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, OverflowError) as exc:
                 raise SimulatorError(f"cannot open HCI transport {moniker!r}: {exc}") from exc
             self._stack.push_async_callback(self._close_server, server)
             return

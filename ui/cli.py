@@ -140,6 +140,10 @@ def sim_serve(
         for text in faults:
             name, fault = simulator.parse_device_fault(text)
             by_device.setdefault(name, []).append(fault)
+        names = {spec.name for spec in specs}
+        for name in by_device:
+            if name not in names:
+                raise simulator.SimulatorError(f"--fault names {name!r}, which no --device runs")
     except simulator.SimulatorError as exc:
         raise click.BadParameter(str(exc)) from exc
 
