@@ -317,6 +317,7 @@ class Firmware(abc.ABC):
         self.stop_cause = StopCause.NONE
         self.faults = Fault(0)
         self._on_start()
+        self._drive_mw = self._control(self.session, 0.0)
         if self._first_start_s is None:
             self._first_start_s = now_s
         return ResultCode.SUCCESS
