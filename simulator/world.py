@@ -186,12 +186,13 @@ class SimulatorWorld:
                 task.cancel()
         return self
 
-    async def offer_hci(self, moniker: str) -> None:
+    async def offer_hci(self, moniker: str) -> str:
         """Serve one more controller on this radio through the bumble transport ``moniker``.
 
         ``tcp-server:HOST:PORT`` gives each TCP client a fresh controller of its own, torn
         down (its links terminated) when the client goes: processes can come and go, as
         they do with a real adapter. Other monikers get one controller, as bumble offers it.
+        Returns the moniker a client uses; ``tcp-server:127.0.0.1:0`` picks a free port.
         """
         scheme, _, spec = moniker.partition(":")
         if scheme == "tcp-server":
@@ -203,13 +204,15 @@ class SimulatorWorld:
             except (OSError, ValueError, OverflowError) as exc:
                 raise SimulatorError(f"cannot open HCI transport {moniker!r}: {exc}") from exc
             self._stack.push_async_callback(self._close_server, server)
-            return
+            bound_host, bound_port = server.sockets[0].getsockname()[:2]
+            return f"tcp-client:{bound_host}:{bound_port}"
         try:
             transport = await open_transport(moniker)
         except Exception as exc:  # bumble raises many kinds; all mean "cannot open"
             raise SimulatorError(f"cannot open HCI transport {moniker!r}: {exc}") from exc
         self._stack.push_async_callback(transport.close)
         self.new_controller(transport.source, transport.sink)
+        return moniker
 
     async def _close_server(self, server: asyncio.Server) -> None:
         server.close()

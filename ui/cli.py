@@ -153,11 +153,11 @@ def sim_serve(
             specs, faults=by_device, time_scale=time_scale, event_log=log
         )
         async with world:
-            for moniker in hcis:
-                await world.offer_hci(moniker)
+            clients = [await world.offer_hci(moniker) for moniker in hcis]
             ready = {
                 "event": "ready",
                 "hci": list(hcis),
+                "radio": clients,
                 "time_scale": time_scale,
                 "devices": [
                     {"name": d.name, "kind": d.kind_name, "address": str(d.address).split("/")[0]}
@@ -170,6 +170,7 @@ def sim_serve(
                 for d in ready["devices"]:  # type: ignore[attr-defined]
                     click.echo(f"simulating {d['kind']} {d['name']} at {d['address']}")
                 click.echo(f"radio offered on {', '.join(hcis)} (time scale {time_scale:g}x)")
+                click.echo(f"connect with: --radio {clients[0]}")
                 click.echo("press Ctrl-C to stop")
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.Event().wait()
