@@ -288,9 +288,7 @@ class TherapyLink:
         async def exchange() -> Response:
             while not self._responses.empty():  # a late answer to an abandoned request
                 self._responses.get_nowait()
-            await self.client.write_gatt_char(
-                uuids.CONTROL_POINT, request.encode(), response=True
-            )
+            await self.client.write_gatt_char(uuids.CONTROL_POINT, request.encode(), response=True)
             response = await self._responses.get()
             if response.request_opcode != request.OPCODE:
                 raise DeviceError(

@@ -87,7 +87,7 @@ class BumbleRadio:
         self._transport = transport
         self._scanners = 0
         self.connect_lock = asyncio.Lock()  # bumble allows one pending LE connection
-        self.address_types: dict[str, int] = {}
+        self.address_types: dict[str, Any] = {}
 
     @classmethod
     async def open(cls, transport: str) -> BumbleRadio:
@@ -96,9 +96,7 @@ class BumbleRadio:
             opened = await open_transport(transport)
         except Exception as exc:  # bumble raises many kinds; all mean "cannot open"
             raise RadioError(transport, str(exc) or type(exc).__name__) from exc
-        device = Device.with_hci(
-            "therapyctl", _random_static_address(), opened.source, opened.sink
-        )
+        device = Device.with_hci("therapyctl", _random_static_address(), opened.source, opened.sink)
         radio = cls(device, transport, opened)
         try:
             async with asyncio.timeout(10):
@@ -318,7 +316,8 @@ class BleakClientBumble(BaseBleakClient):
         except TimeoutError as exc:
             await self._abandon()
             raise BleakDeviceNotFoundError(
-                self.address, f"device {self.address} was not found or did not answer in {timeout} s"
+                self.address,
+                f"device {self.address} was not found or did not answer in {timeout} s",
             ) from exc
         except Exception as exc:
             await self._abandon()
@@ -420,7 +419,9 @@ class BleakClientBumble(BaseBleakClient):
             peer.write_value(characteristic.handle, bytes(data), with_response=response),
         )
 
-    async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor, data: SizedBuffer) -> None:
+    async def write_gatt_descriptor(
+        self, descriptor: BleakGATTDescriptor, data: SizedBuffer
+    ) -> None:
         peer = self._require_peer()
         await self._gatt(
             f"writing {descriptor.uuid}",
@@ -445,8 +446,10 @@ class BleakClientBumble(BaseBleakClient):
 
 def _uuid_str(uuid: UUID) -> str:
     """bleak's spelling of a UUID: 128-bit, lower case, with dashes."""
-    return str(uuid.to_hex_str("-")).lower() if len(uuid.uuid_bytes) == 16 else (
-        f"{int.from_bytes(uuid.uuid_bytes, 'little'):08x}-0000-1000-8000-00805f9b34fb"
+    return (
+        str(uuid.to_hex_str("-")).lower()
+        if len(uuid.uuid_bytes) == 16
+        else (f"{int.from_bytes(uuid.uuid_bytes, 'little'):08x}-0000-1000-8000-00805f9b34fb")
     )
 
 

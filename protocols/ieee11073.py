@@ -52,7 +52,7 @@ def decode_float(data: bytes, message: str = "IEEE-11073 FLOAT") -> float | None
     """
     if len(data) != SIZE:
         raise ProtocolError(message, data, f"a FLOAT is 4 bytes, got {len(data)}")
-    (raw,) = _STRUCT.unpack(data)
+    raw: int = _STRUCT.unpack(data)[0]
     exponent = raw >> 24
     mantissa = raw & 0xFFFFFF
     if exponent == 0 and mantissa in _SPECIAL_MANTISSAS:
@@ -68,4 +68,4 @@ def decode_float(data: bytes, message: str = "IEEE-11073 FLOAT") -> float | None
     if mantissa >= 0x800000:
         mantissa -= 0x1000000
     # Decimal rounding keeps 43.21 as 43.21 rather than 43.210000000000001.
-    return round(mantissa * 10.0**exponent, max(0, -exponent))
+    return round(float(mantissa * 10.0**exponent), max(0, -exponent))

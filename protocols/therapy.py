@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from protocols.errors import ProtocolError, UnsupportedOpcodeError
 from protocols.ieee11073 import decode_float, encode_float
@@ -116,7 +116,7 @@ def _enum(enum: type[_E], value: int, message: str, data: bytes, what: str) -> _
         raise ProtocolError(message, data, f"unknown {what} {value}") from None
 
 
-def _unpack(layout: struct.Struct, data: bytes, message: str) -> tuple[int, ...]:
+def _unpack(layout: struct.Struct, data: bytes, message: str) -> tuple[Any, ...]:
     if len(data) != layout.size:
         raise ProtocolError(message, data, f"expected {layout.size} bytes, got {len(data)}")
     return layout.unpack(data)
@@ -287,8 +287,9 @@ class Status:
     @classmethod
     def decode(cls, data: bytes) -> Status:
         data = bytes(data)
+        fields = _unpack(cls._LAYOUT, data, cls.NAME)
         (seq, state, mode, level, setpoint, temperature, power_mw, flags, elapsed_s,
-         remaining_s, faults, stop_cause, battery) = _unpack(cls._LAYOUT, data, cls.NAME)  # fmt: skip
+         remaining_s, faults, stop_cause, battery) = fields  # fmt: skip
         if battery > 100:
             raise ProtocolError(cls.NAME, data, f"battery level {battery} % is over 100")
         return cls(
@@ -372,9 +373,7 @@ class SetTarget:
     _LAYOUT: ClassVar[struct.Struct] = struct.Struct("<B4s")
 
     def encode(self) -> bytes:
-        return bytes([self.OPCODE]) + self._LAYOUT.pack(
-            self.level, encode_float(self.setpoint_c)
-        )
+        return bytes([self.OPCODE]) + self._LAYOUT.pack(self.level, encode_float(self.setpoint_c))
 
     @classmethod
     def _decode_params(cls, data: bytes, params: bytes) -> SetTarget:
@@ -494,4 +493,3 @@ def kind_name(kind: DeviceKind, max_power_mw: int = 0) -> str:
     if kind == DeviceKind.LIGHT_BELT:
         return f"light-belt-{max_power_mw}"
     return kind.name.lower().replace("_", "-")
-

@@ -55,6 +55,9 @@ LINK_DOWN_S = 5.0  # how long a dropped link stays silent before advertising aga
 BOOT_S = 2.0  # how long a reboot takes before the device advertises again
 
 
+_NO_FAULT = Fault(0)
+
+
 class FaultKind(enum.StrEnum):
     OVERHEAT = "overheat"  # heater (or emitter) stuck on
     SENSOR_STUCK = "sensor-stuck"
@@ -323,9 +326,11 @@ class Firmware(abc.ABC):
         return ResultCode.SUCCESS
 
     def supports(self, mode: Mode) -> bool:
-        return any(level.mode == mode for level in self.feature.levels) or (
-            mode == Mode.HEAT and self.feature.heat_max_c is not None
-        ) or (mode == Mode.COLD and self.feature.cold_min_c is not None)
+        return (
+            any(level.mode == mode for level in self.feature.levels)
+            or (mode == Mode.HEAT and self.feature.heat_max_c is not None)
+            or (mode == Mode.COLD and self.feature.cold_min_c is not None)
+        )
 
     def _resolve_target(
         self, mode: Mode, level: int, setpoint_c: float | None
@@ -357,7 +362,7 @@ class Firmware(abc.ABC):
             return ResultCode.NOT_PERMITTED
         return None
 
-    def _end(self, cause: StopCause, fault: Fault = Fault(0)) -> None:
+    def _end(self, cause: StopCause, fault: Fault = _NO_FAULT) -> None:
         self.state = State.FAULT if fault & _LATCHING else State.IDLE
         self.stop_cause = cause
         self.faults |= fault
@@ -468,7 +473,7 @@ class Firmware(abc.ABC):
     def _control(self, session: Session, dt_s: float) -> int:
         """The drive (mW) the firmware commands this step while output is on."""
 
-    def _on_start(self) -> None:
+    def _on_start(self) -> None:  # noqa: B027 - an optional hook, empty by default
         """Reset kind-specific controller state at a session start."""
 
 

@@ -8,13 +8,15 @@ service UUID and its kind, and drives the firmware in simulated time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import sys
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 from bumble import gatt
 from bumble.att import ATT_Error, ErrorCode
@@ -34,8 +36,7 @@ from bumble.profiles.battery_service import BatteryService
 from bumble.profiles.device_information_service import DeviceInformationService
 from bumble.transport.common import AsyncPipeSink
 
-from protocols import LeaseConfig, ProtocolError, ResultCode, kind_name
-from protocols import uuids
+from protocols import LeaseConfig, ProtocolError, ResultCode, kind_name, uuids
 from protocols.therapy import Advertisement
 from simulator.firmware import Firmware, FirmwareEvent, LinkDrop, Rebooted, StateChanged
 
@@ -136,9 +137,7 @@ class SimulatedDevice:
             uuids.CONTROL_POINT,
             rw.WRITE | rw.INDICATE,
             gatt.Characteristic.WRITEABLE,
-            gatt.CharacteristicValue(
-                read=self._refuse_read, write=self._on_control_point_write
-            ),
+            gatt.CharacteristicValue(read=self._refuse_read, write=self._on_control_point_write),
         )
         self.status_char: gatt.Characteristic[bytes] = gatt.Characteristic(
             uuids.STATUS,
@@ -281,10 +280,8 @@ class SimulatedDevice:
         try:
             while not stop.is_set():
                 await self.tick()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), tick_wall_s)
-                except TimeoutError:
-                    pass
         finally:
             for task in list(self._tasks):
                 task.cancel()
@@ -323,13 +320,11 @@ class SimulatedDevice:
                 self._log(event="reboot", down_s=down_s)
                 await self._drop_links(down_s)
 
-    def _spawn(self, coro: object) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     def _log(self, **fields: object) -> None:
         if self._event_log is not None:
-            self._event_log.write(
-                t_s=round(self.clock.now(), 3), device=self.name, **fields
-            )
+            self._event_log.write(t_s=round(self.clock.now(), 3), device=self.name, **fields)

@@ -29,8 +29,10 @@ from simulator.firmware import FaultKind, Firmware, ScheduledFault
 from simulator.pad import PadFirmware
 from simulator.peripheral import EventLog, SimClock, SimulatedDevice, status_interval_ms
 
-DEVICE_KINDS: tuple[str, ...] = ("heat-pad", "thermal-pad") + tuple(
-    f"light-belt-{mw}" for mw in BELT_POWERS_MW
+DEVICE_KINDS: tuple[str, ...] = (
+    "heat-pad",
+    "thermal-pad",
+    *(f"light-belt-{mw}" for mw in BELT_POWERS_MW),
 )
 FAULT_KINDS: tuple[str, ...] = tuple(kind.value for kind in FaultKind)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,28}$")
@@ -55,9 +57,7 @@ def parse_device_spec(text: str) -> DeviceSpec:
         )
     name = name or kind
     if not _NAME.match(name):
-        raise SimulatorError(
-            f"device name {name!r} must be 1-29 letters, digits, '.', '_' or '-'"
-        )
+        raise SimulatorError(f"device name {name!r} must be 1-29 letters, digits, '.', '_' or '-'")
     return DeviceSpec(kind, name)
 
 
@@ -145,7 +145,7 @@ class SimulatorWorld:
         return self._link
 
     async def __aenter__(self) -> SimulatorWorld:
-        self._link = LocalLink()
+        self._link = LocalLink()  # type: ignore[no-untyped-call]
         self.clock = SimClock(self.time_scale)
         for spec in self.specs:
             seed = int.from_bytes(hashlib.sha256(spec.name.encode()).digest()[:4], "little")
@@ -168,9 +168,11 @@ class SimulatorWorld:
         for device in self.devices.values():
             self._tasks.append(asyncio.create_task(device.run(self._stop), name=device.name))
         # Wait until every device is powered on and advertising (or one failed to start).
-        ready = [asyncio.create_task(d.ready.wait()) for d in self.devices.values()]
+        ready: list[asyncio.Task[Any]] = [
+            asyncio.create_task(d.ready.wait()) for d in self.devices.values()
+        ]
         try:
-            pending = set(ready)
+            pending: set[asyncio.Task[Any]] = set(ready)
             while pending:
                 done, pending = await asyncio.wait(
                     pending | {t for t in self._tasks if not t.done()},
@@ -220,10 +222,13 @@ class SimulatorWorld:
             client.close()
         await server.wait_closed()
 
-    def new_controller(self, source: object, sink: object) -> Controller:
+    def new_controller(self, source: Any, sink: Any) -> Controller:
         self._offered += 1
         return Controller(
-            f"hci-{self._offered}", host_source=source, host_sink=sink, link=self._link  # type: ignore[arg-type]
+            f"hci-{self._offered}",
+            host_source=source,
+            host_sink=sink,
+            link=self._link,
         )
 
     async def __aexit__(

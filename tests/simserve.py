@@ -42,9 +42,17 @@ class SimServe:
 async def sim_serve(*args: str, time_scale: float = 20.0) -> AsyncIterator[SimServe]:
     """Start ``sim serve`` with ``args``; stop it with SIGINT and check it exits cleanly."""
     process = await asyncio.create_subprocess_exec(
-        THERAPYCTL, "sim", "serve", *args, "--hci", "tcp-server:127.0.0.1:0",
-        "--time-scale", str(time_scale), "--json",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        THERAPYCTL,
+        "sim",
+        "serve",
+        *args,
+        "--hci",
+        "tcp-server:127.0.0.1:0",
+        "--time-scale",
+        str(time_scale),
+        "--json",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     assert process.stdout is not None
     try:

@@ -82,8 +82,16 @@ def cli(verbose: int) -> None:
     metavar="TRANSPORT",
     help="A bumble HCI transport (e.g. tcp-client:127.0.0.1:9001); default: the system adapter.",
 )
-@click.option("--timeout", "timeout_s", type=float, default=5.0, show_default=True,
-              callback=_positive, metavar="S", help="Seconds to scan.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=float,
+    default=5.0,
+    show_default=True,
+    callback=_positive,
+    metavar="S",
+    help="Seconds to scan.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 def scan_command(radio: str | None, timeout_s: float, as_json: bool) -> None:
     """List supported devices nearby: name, address, kind, signal."""
@@ -113,16 +121,39 @@ def sim_group() -> None:
 
 
 @sim_group.command("serve")
-@click.option("--device", "devices", multiple=True, required=True, metavar="KIND[:NAME]",
-              help="A device to simulate: heat-pad, thermal-pad, light-belt-420/800/1000.")
-@click.option("--fault", "faults", multiple=True, metavar="FAULT:NAME@SECONDS",
-              help="Inject a fault into device NAME, SECONDS (simulated) after its first "
-                   "session started.")
-@click.option("--time-scale", type=float, default=1.0, show_default=True, callback=_positive,
-              metavar="X", help="Simulated time runs X times faster than wall time.")
-@click.option("--hci", "hcis", multiple=True, required=True, metavar="TRANSPORT",
-              help="Offer a controller on this radio through a bumble transport, "
-                   "e.g. tcp-server:127.0.0.1:9001 (repeatable).")
+@click.option(
+    "--device",
+    "devices",
+    multiple=True,
+    required=True,
+    metavar="KIND[:NAME]",
+    help="A device to simulate: heat-pad, thermal-pad, light-belt-420/800/1000.",
+)
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="FAULT:NAME@SECONDS",
+    help="Inject a fault into device NAME, SECONDS (simulated) after its first session started.",
+)
+@click.option(
+    "--time-scale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    callback=_positive,
+    metavar="X",
+    help="Simulated time runs X times faster than wall time.",
+)
+@click.option(
+    "--hci",
+    "hcis",
+    multiple=True,
+    required=True,
+    metavar="TRANSPORT",
+    help="Offer a controller on this radio through a bumble transport, "
+    "e.g. tcp-server:127.0.0.1:9001 (repeatable).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Log events as JSON lines on stdout.")
 def sim_serve(
     devices: tuple[str, ...],
@@ -182,14 +213,38 @@ def sim_serve(
 
 
 @cli.command("demo")
-@click.option("--kind", default="heat-pad", show_default=True,
-              type=click.Choice(["heat-pad", "thermal-pad"]), help="The device to simulate.")
-@click.option("--minutes", type=float, default=10.0, show_default=True, callback=_positive,
-              help="Session length (simulated minutes, at most 20).")
-@click.option("--setpoint", "setpoint_c", type=float, default=41.0, show_default=True,
-              help="Pad setpoint in °C.")
-@click.option("--time-scale", type=float, default=60.0, show_default=True, callback=_positive,
-              metavar="X", help="Simulated time runs X times faster than wall time.")
+@click.option(
+    "--kind",
+    default="heat-pad",
+    show_default=True,
+    type=click.Choice(["heat-pad", "thermal-pad"]),
+    help="The device to simulate.",
+)
+@click.option(
+    "--minutes",
+    type=float,
+    default=10.0,
+    show_default=True,
+    callback=_positive,
+    help="Session length (simulated minutes, at most 20).",
+)
+@click.option(
+    "--setpoint",
+    "setpoint_c",
+    type=float,
+    default=41.0,
+    show_default=True,
+    help="Pad setpoint in °C.",
+)
+@click.option(
+    "--time-scale",
+    type=float,
+    default=60.0,
+    show_default=True,
+    callback=_positive,
+    metavar="X",
+    help="Simulated time runs X times faster than wall time.",
+)
 def demo(kind: str, minutes: float, setpoint_c: float, time_scale: float) -> None:
     """A short heat session against an in-process simulated pad, through the whole BLE path."""
     import simulator
@@ -226,7 +281,7 @@ async def _demo_session(link: TherapyLink, minutes: float, setpoint_c: float, sc
         f"device limits: heat {feature.heat_min_c:g}-{feature.heat_max_c:g} °C, "
         f"cut-out {feature.cutout_high_c:g} °C, max session {feature.max_session_s // 60} min"
     )
-    lease_ms = min(feature.lease_max_ms, max(feature.lease_min_ms, round(10_000)))
+    lease_ms = min(feature.lease_max_ms, max(feature.lease_min_ms, 10_000))
     await link.set_lease(lease_ms)
     response = await link.request(Start(Mode.HEAT, 0, setpoint_c, round(minutes * 60)))
     if response.result != ResultCode.SUCCESS:

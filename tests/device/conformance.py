@@ -89,7 +89,11 @@ async def exercise(radio: Radio, found: FoundDevice) -> None:
 
         # Standard services: Device Information and Battery.
         service_uuids = {s.uuid for s in client.services}
-        assert {uuids.DEVICE_INFORMATION_SERVICE, uuids.BATTERY_SERVICE, uuids.THERAPY_SERVICE} <= service_uuids
+        assert {
+            uuids.DEVICE_INFORMATION_SERVICE,
+            uuids.BATTERY_SERVICE,
+            uuids.THERAPY_SERVICE,
+        } <= service_uuids
         model = (await client.read_gatt_char(uuids.MODEL_NUMBER)).decode()
         assert model == found.kind
         assert (await client.read_gatt_char(uuids.MANUFACTURER_NAME)).decode()
@@ -126,7 +130,9 @@ async def exercise(radio: Radio, found: FoundDevice) -> None:
         assert await probe.result(Pause().encode()) == ResultCode.NOT_PERMITTED
         assert await probe.result(Resume().encode()) == ResultCode.NOT_PERMITTED
         assert await probe.result(SetTarget(1, None).encode()) == ResultCode.NOT_PERMITTED
-        assert await probe.result(invalid_start_for(feature).encode()) == ResultCode.INVALID_PARAMETER
+        assert (
+            await probe.result(invalid_start_for(feature).encode()) == ResultCode.INVALID_PARAMETER
+        )
         assert await probe.result(b"\x01\x01") == ResultCode.INVALID_PARAMETER
         assert await probe.result(b"\x42") == ResultCode.OPCODE_NOT_SUPPORTED
         assert await probe.result(start_for(feature).encode()) == ResultCode.SUCCESS

@@ -148,8 +148,10 @@ async def test_two_clients_run_two_devices_at_once(every_kind) -> None:
     """One radio, two connections, two sessions, each with its own notifications."""
     _world, radio = every_kind
     found = {f.kind: f for f in await scan(radio, timeout_s=0.3)}
-    clients = [BleakClient(found[k].ble_device, **radio._client_kwargs())
-               for k in ("heat-pad", "light-belt-1000")]
+    clients = [
+        BleakClient(found[k].ble_device, **radio._client_kwargs())
+        for k in ("heat-pad", "light-belt-1000")
+    ]
     await asyncio.gather(*(c.connect() for c in clients))
     probes = [Probe(c) for c in clients]
     for probe in probes:

@@ -149,8 +149,13 @@ def test_every_documented_uuid_matches_the_code() -> None:
     """The UUID table of the doc names exactly the UUIDs the code uses."""
     from protocols import uuids
 
-    for value in (uuids.THERAPY_SERVICE, uuids.FEATURE, uuids.CONTROL_POINT, uuids.STATUS,
-                  uuids.LEASE):
+    for value in (
+        uuids.THERAPY_SERVICE,
+        uuids.FEATURE,
+        uuids.CONTROL_POINT,
+        uuids.STATUS,
+        uuids.LEASE,
+    ):
         assert f"`{value}`" in DOC
     for short in ("0x180A", "0x2A29", "0x2A24", "0x2A25", "0x2A26", "0x180F", "0x2A19"):
         assert short in DOC

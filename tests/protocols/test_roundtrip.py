@@ -39,9 +39,7 @@ u8 = st.integers(0, 0xFF)
 u16 = st.integers(0, 0xFFFF)
 # Temperatures the devices send: 0.01 °C resolution, or no value.
 temperature = st.none() | st.integers(-8_000_000, 8_000_000).map(lambda c: c / 100)
-levels = st.builds(
-    Level, st.sampled_from([Mode.HEAT, Mode.COLD, Mode.LIGHT]), u16, temperature
-)
+levels = st.builds(Level, st.sampled_from([Mode.HEAT, Mode.COLD, Mode.LIGHT]), u16, temperature)
 features = st.builds(
     Feature,
     kind=st.sampled_from(DeviceKind),

@@ -24,7 +24,9 @@ class Bench:
         self.last_renew = self.now
         return response
 
-    def run(self, seconds: float, *, renew_every_s: float | None = 2.0, step_s: float = 1.0) -> None:
+    def run(
+        self, seconds: float, *, renew_every_s: float | None = 2.0, step_s: float = 1.0
+    ) -> None:
         """Advance ``seconds``, renewing the lease like a live controller (None: silent)."""
         end = self.now + seconds
         while self.now < end:

@@ -16,8 +16,8 @@ from protocols import (
     SetTarget,
     Start,
     State,
-    StopCause,
     Stop,
+    StopCause,
 )
 from simulator.firmware import (
     BATTERY_CRITICAL_PCT,
@@ -145,7 +145,10 @@ def test_malformed_and_unknown_requests_get_result_codes() -> None:
     response = bench.fw.handle_request(b"\x42", 0.0)
     assert (response.request_opcode, response.result) == (0x42, ResultCode.OPCODE_NOT_SUPPORTED)
     response = bench.fw.handle_request(b"\x01\x01", 0.0)
-    assert (response.request_opcode, response.result) == (Opcode.START, ResultCode.INVALID_PARAMETER)
+    assert (response.request_opcode, response.result) == (
+        Opcode.START,
+        ResultCode.INVALID_PARAMETER,
+    )
 
 
 def test_overheat_trips_the_hard_cutout_and_latches() -> None:

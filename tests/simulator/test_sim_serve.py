@@ -65,9 +65,10 @@ async def test_bumble_gatt_dump_sees_the_standard_services() -> None:
 
 async def test_fault_given_to_sim_serve_trips_the_cutout() -> None:
     """``--fault overheat:pad@5``: the simulator logs the hard cut-out latching the fault."""
-    async with sim_serve(
-        "--device", "heat-pad:pad", "--fault", "overheat:pad@5", time_scale=400
-    ) as serve, await Radio.open(serve.radio) as radio:
+    async with (
+        sim_serve("--device", "heat-pad:pad", "--fault", "overheat:pad@5", time_scale=400) as serve,
+        await Radio.open(serve.radio) as radio,
+    ):
         link = await TherapyLink.connect(radio, (await scan(radio, 0.5))[0])
         await link.set_lease(60_000)
         assert (await link.request(Start(Mode.HEAT, 0, 38.0, 1800))).result == ResultCode.SUCCESS
@@ -115,14 +116,36 @@ async def test_a_killed_client_frees_the_device_for_the_next() -> None:
     ("args", "message"),
     [
         (["--device", "toaster", "--hci", "tcp-server:127.0.0.1:0"], "unknown device kind"),
-        (["--device", "heat-pad", "--fault", "overheat@5", "--hci", "tcp-server:127.0.0.1:0"],
-         "must name its device"),
-        (["--device", "heat-pad", "--fault", "melt:heat-pad@5", "--hci", "tcp-server:127.0.0.1:0"],
-         "unknown fault"),
-        (["--device", "heat-pad", "--fault", "overheat:nobody@5", "--hci", "tcp-server:127.0.0.1:0"],
-         "which no --device runs"),
-        (["--device", "heat-pad", "--time-scale", "0", "--hci", "tcp-server:127.0.0.1:0"],
-         "greater than 0"),
+        (
+            ["--device", "heat-pad", "--fault", "overheat@5", "--hci", "tcp-server:127.0.0.1:0"],
+            "must name its device",
+        ),
+        (
+            [
+                "--device",
+                "heat-pad",
+                "--fault",
+                "melt:heat-pad@5",
+                "--hci",
+                "tcp-server:127.0.0.1:0",
+            ],
+            "unknown fault",
+        ),
+        (
+            [
+                "--device",
+                "heat-pad",
+                "--fault",
+                "overheat:nobody@5",
+                "--hci",
+                "tcp-server:127.0.0.1:0",
+            ],
+            "which no --device runs",
+        ),
+        (
+            ["--device", "heat-pad", "--time-scale", "0", "--hci", "tcp-server:127.0.0.1:0"],
+            "greater than 0",
+        ),
         (["--device", "heat-pad"], "Missing option '--hci'"),
     ],
 )
@@ -136,8 +159,9 @@ async def test_bad_sim_serve_arguments_are_usage_errors(args: list[str], message
 
 async def test_unusable_transport_is_one_line_error() -> None:
     """A port that cannot be bound: exit 1 with one line, no traceback."""
-    result = await _run(THERAPYCTL, "sim", "serve", "--device", "heat-pad", "--hci",
-                        "tcp-server:127.0.0.1:70000")
+    result = await _run(
+        THERAPYCTL, "sim", "serve", "--device", "heat-pad", "--hci", "tcp-server:127.0.0.1:70000"
+    )
     assert result.returncode == 1
     assert result.stderr.startswith("therapyctl: error: cannot open HCI transport")
     assert "Traceback" not in result.stderr
