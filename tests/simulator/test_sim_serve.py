@@ -66,7 +66,7 @@ async def test_bumble_gatt_dump_sees_the_standard_services() -> None:
 async def test_fault_given_to_sim_serve_trips_the_cutout() -> None:
     """``--fault overheat:pad@5``: the simulator logs the hard cut-out latching the fault."""
     async with (
-        sim_serve("--device", "heat-pad:pad", "--fault", "overheat:pad@5", time_scale=400) as serve,
+        sim_serve("--device", "heat-pad:pad", "--fault", "overheat:pad@5", time_scale=200) as serve,
         await Radio.open(serve.radio) as radio,
     ):
         link = await TherapyLink.connect(radio, (await scan(radio, 0.5))[0])
