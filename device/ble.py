@@ -56,9 +56,9 @@ class Radio:
         return cls(await BumbleRadio.open(transport))
 
     @classmethod
-    async def attach(cls, link: object) -> Radio:
-        """Join an in-process virtual radio (a simulator's bumble ``LocalLink``)."""
-        return cls(await BumbleRadio.attach(link))  # type: ignore[arg-type]
+    async def attach(cls, controller: object) -> Radio:
+        """Host an in-process bumble controller (``SimulatorWorld.controller()``)."""
+        return cls(await BumbleRadio.attach(controller))  # type: ignore[arg-type]
 
     @property
     def description(self) -> str:

@@ -3,14 +3,14 @@
 Code above this module uses ``BleakScanner`` and ``BleakClient`` unchanged; only the backend
 differs::
 
-    radio = await BumbleRadio.open("tcp-client:127.0.0.1:9001")   # or BumbleRadio.attach(link)
+    radio = await BumbleRadio.open("tcp-client:127.0.0.1:9001")   # or .attach(controller)
     scanner = BleakScanner(service_uuids=[...], backend=BleakScannerBumble, radio=radio)
     client = BleakClient(address, backend=BleakClientBumble, radio=radio)
 
 A :class:`BumbleRadio` is one bumble host (a central) shared by every scanner and client of a
-process. It reaches a virtual radio either in-process (``attach`` to a simulator's
-``LocalLink``) or through any bumble HCI transport (``open``), such as the TCP controllers
-that ``therapyctl sim serve --hci`` offers.
+process. It reaches a virtual radio either in-process (``attach`` as the host of a
+controller on a simulator's radio) or through any bumble HCI transport (``open``), such
+as the TCP controllers that ``therapyctl sim serve --hci`` offers.
 
 bleak internals this relies on are pinned by tests/device/test_bleak_contract.py.
 """
@@ -40,7 +40,6 @@ from bumble.device import Advertisement, Connection, Device, Peer
 from bumble.gatt_client import CharacteristicProxy, ServiceProxy
 from bumble.hci import Address
 from bumble.host import Host
-from bumble.link import LocalLink
 from bumble.transport import open_transport
 from bumble.transport.common import AsyncPipeSink, Transport
 
@@ -107,10 +106,9 @@ class BumbleRadio:
         return radio
 
     @classmethod
-    async def attach(cls, link: LocalLink) -> BumbleRadio:
-        """Join an in-process virtual radio (a simulator's ``LocalLink``) with a new controller."""
+    async def attach(cls, controller: Controller) -> BumbleRadio:
+        """Be the host of an in-process controller (one on a simulator's virtual radio)."""
         address = _random_static_address()
-        controller = Controller("therapyctl", link=link)
         device = Device(
             name="therapyctl", address=address, host=Host(controller, AsyncPipeSink(controller))
         )
@@ -303,25 +301,43 @@ class BleakClientBumble(BaseBleakClient):
     async def connect(self, pair: bool, **kwargs: Any) -> None:
         timeout = float(kwargs.get("timeout", self._timeout))
         try:
-            async with asyncio.timeout(timeout):
-                async with self._radio.connect_lock:
-                    connection = await self._radio.device.connect(
-                        self._peer_address, timeout=timeout
-                    )
-                self._connection = connection
-                connection.on(connection.EVENT_DISCONNECTION, self._on_disconnection)
-                self._peer = Peer(connection)
+            async with self._radio.connect_lock:
+                connection = await self._create_connection(timeout_s=timeout)
+            self._connection = connection
+            connection.on(connection.EVENT_DISCONNECTION, self._on_disconnection)
+            self._peer = Peer(connection)
+            async with asyncio.timeout(self._gatt_timeout_s * 4):
                 await self._peer.request_mtu(PREFERRED_MTU)
                 self.services = await self._discover()
-        except TimeoutError as exc:
+        except BleakError:
             await self._abandon()
-            raise BleakDeviceNotFoundError(
-                self.address,
-                f"device {self.address} was not found or did not answer in {timeout} s",
-            ) from exc
+            raise
         except Exception as exc:
             await self._abandon()
             raise _translate(exc, f"connecting to {self.address}") from exc
+
+    async def _create_connection(self, *, timeout_s: float) -> Connection:
+        """Connect with bumble's own timeout; a timed-out or cancelled attempt is cancelled
+        at the controller too, so the next attempt is not refused as already pending."""
+        device = self._radio.device
+        try:
+            return await device.connect(self._peer_address, timeout=timeout_s)
+        except (bumble_core.TimeoutError, TimeoutError) as exc:
+            await self._cancel_pending()
+            raise BleakDeviceNotFoundError(
+                self.address,
+                f"device {self.address} was not found or did not answer in {timeout_s:g} s",
+            ) from exc
+        except asyncio.CancelledError:
+            await asyncio.shield(self._cancel_pending())
+            raise
+
+    async def _cancel_pending(self) -> None:
+        try:
+            async with asyncio.timeout(self._gatt_timeout_s):
+                await self._radio.device.cancel_connection()  # type: ignore[no-untyped-call]
+        except Exception as exc:  # nothing pending any more, or the radio is gone
+            logger.debug("cancelling a pending connection: %s", exc)
 
     async def _abandon(self) -> None:
         connection, self._connection = self._connection, None

@@ -20,7 +20,6 @@ from typing import Any, TextIO
 
 from bumble import gatt
 from bumble.att import ATT_Error, ErrorCode
-from bumble.controller import Controller
 from bumble.core import UUID, AdvertisingData
 from bumble.device import (
     AdvertisingEventProperties,
@@ -39,6 +38,7 @@ from bumble.transport.common import AsyncPipeSink
 from protocols import LeaseConfig, ProtocolError, ResultCode, kind_name, uuids
 from protocols.therapy import Advertisement
 from simulator.firmware import Firmware, FirmwareEvent, LinkDrop, Rebooted, StateChanged
+from simulator.radio import RadioController
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class SimulatedDevice:
         feature = firmware.feature
         self.kind_name = kind_name(feature.kind, feature.max_power_mw)
         self._event_log = event_log
-        self._controller = Controller(f"sim-{name}", link=link)
+        self._controller = RadioController(f"sim-{name}", link=link)
         self.device = Device(
             name=name,
             address=self.address,

@@ -4,7 +4,7 @@ Every simulated device has its own bumble controller on one :class:`bumble.link.
 ``offer_hci(moniker)`` adds one more controller to that link and serves it on a bumble
 transport (``tcp-server:127.0.0.1:9001``), so another process - ours with
 ``--radio tcp-client:...``, or any bumble tool - uses it as its Bluetooth controller.
-In-process users attach their own controller to :attr:`SimulatorWorld.link`.
+In-process hosts take one from :meth:`SimulatorWorld.controller`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from types import TracebackType
 from typing import Any
 
 from bumble import hci
-from bumble.controller import Controller
 from bumble.link import LocalLink
 from bumble.transport import open_transport
 from bumble.transport.common import StreamPacketSource
@@ -28,6 +27,7 @@ from simulator.belt import BELT_POWERS_MW, BeltFirmware
 from simulator.firmware import FaultKind, Firmware, ScheduledFault
 from simulator.pad import PadFirmware
 from simulator.peripheral import EventLog, SimClock, SimulatedDevice, status_interval_ms
+from simulator.radio import RadioController
 
 DEVICE_KINDS: tuple[str, ...] = (
     "heat-pad",
@@ -222,9 +222,13 @@ class SimulatorWorld:
             client.close()
         await server.wait_closed()
 
-    def new_controller(self, source: Any, sink: Any) -> Controller:
+    def controller(self) -> RadioController:
+        """A new controller on this radio, for an in-process host (``Radio.attach``)."""
+        return self.new_controller(None, None)
+
+    def new_controller(self, source: Any, sink: Any) -> RadioController:
         self._offered += 1
-        return Controller(
+        return RadioController(
             f"hci-{self._offered}",
             host_source=source,
             host_sink=sink,
@@ -252,7 +256,7 @@ class _HciClient(asyncio.Protocol):
         self._world = world
         self._transport: asyncio.Transport | None = None
         self._source = StreamPacketSource()
-        self._controller: Controller | None = None
+        self._controller: RadioController | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)

@@ -256,7 +256,7 @@ def demo(kind: str, minutes: float, setpoint_c: float, time_scale: float) -> Non
         world = simulator.SimulatorWorld(
             [simulator.DeviceSpec(kind, "demo-pad")], time_scale=time_scale
         )
-        async with world, await Radio.attach(world.link) as radio:
+        async with world, await Radio.attach(world.controller()) as radio:
             found = await scan(radio, timeout_s=0.5)
             click.echo(f"found {', '.join(f'{f.name} ({f.kind})' for f in found)}")
             link = await TherapyLink.connect(radio, found[0])

@@ -20,7 +20,7 @@ TIME_SCALE = 20.0  # Status every 50 ms of wall time
 @pytest.fixture
 async def every_kind() -> AsyncIterator[tuple[SimulatorWorld, Radio]]:
     world = SimulatorWorld([DeviceSpec(k, k) for k in DEVICE_KINDS], time_scale=TIME_SCALE)
-    async with world, await Radio.attach(world.link) as radio:
+    async with world, await Radio.attach(world.controller()) as radio:
         yield world, radio
 
 
@@ -61,17 +61,24 @@ async def test_connect_by_address_string(every_kind) -> None:
         assert (await client.read_gatt_char(uuids.MODEL_NUMBER)).decode() == "heat-pad"
 
 
-async def test_connect_to_an_absent_device_fails_cleanly(every_kind) -> None:
-    """An address nobody advertises gives ConnectionFailedError after the timeout."""
+async def test_connect_to_an_absent_device_fails_cleanly_and_the_radio_stays_usable(
+    every_kind,
+) -> None:
+    """An address nobody advertises: ConnectionFailedError; the next connect still works."""
     _world, radio = every_kind
-    with pytest.raises(ConnectionFailedError, match="could not connect"):
-        await TherapyLink.connect(radio, "C1:22:33:44:55:66", timeout_s=0.3)
+    for _ in range(2):
+        with pytest.raises(ConnectionFailedError, match="was not found"):
+            await TherapyLink.connect(radio, "C1:22:33:44:55:66", timeout_s=0.3)
+    found = {f.kind: f for f in await scan(radio, timeout_s=0.3)}
+    link = await TherapyLink.connect(radio, found["heat-pad"])
+    assert (await link.read_device_info()).model == "heat-pad"
+    await link.disconnect()
 
 
 async def test_lease_expiry_over_ble_turns_output_off() -> None:
     """A silent controller: the device's lease turns the output off by itself."""
     world = SimulatorWorld([DeviceSpec("heat-pad", "pad")], time_scale=TIME_SCALE)
-    async with world, await Radio.attach(world.link) as radio:
+    async with world, await Radio.attach(world.controller()) as radio:
         link = await TherapyLink.connect(radio, (await scan(radio, 0.2))[0])
         await link.set_lease(1000)
         assert (await link.request(Start(Mode.HEAT, 0, 40.0, 600))).result == ResultCode.SUCCESS
@@ -92,7 +99,7 @@ async def test_link_drop_calls_the_disconnected_callback_and_device_comes_back()
         faults={"pad": [parse_fault("link-drop@2")]},
         time_scale=5.0,  # the 5 s silence is 1 s of wall time
     )
-    async with world, await Radio.attach(world.link) as radio:
+    async with world, await Radio.attach(world.controller()) as radio:
         link = await TherapyLink.connect(radio, (await scan(radio, 0.2))[0])
         await link.request(Start(Mode.HEAT, 0, 40.0, 600))
         await asyncio.wait_for(link.lost.wait(), 5)
@@ -117,7 +124,7 @@ async def test_reboot_drops_the_link_and_comes_back_idle() -> None:
         faults={"belt": [parse_fault("reboot@3")]},
         time_scale=TIME_SCALE,
     )
-    async with world, await Radio.attach(world.link) as radio:
+    async with world, await Radio.attach(world.controller()) as radio:
         link = await TherapyLink.connect(radio, (await scan(radio, 0.2))[0])
         await link.request(Start(Mode.LIGHT, 2, None, 600))
         await asyncio.wait_for(link.lost.wait(), 5)
