@@ -1,7 +1,7 @@
 """Reaching therapy devices: bleak (system adapter or the bumble backend), and later the
 controller, safety supervisor, sessions, journal and MQTT bridge."""
 
-from device.ble import DeviceInfo, FoundDevice, Radio, TherapyLink, scan
+from device.ble import DeviceInfo, FoundDevice, Radio, TherapyLink, find_device, scan
 from device.errors import (
     AdapterUnavailableError,
     CommandTimeoutError,
@@ -20,5 +20,6 @@ __all__ = [
     "LinkLostError",
     "Radio",
     "TherapyLink",
+    "find_device",
     "scan",
 ]

@@ -17,6 +17,7 @@ from bleak import BleakClient, BleakScanner
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
+from bleak_retry_connector import BleakClientWithServiceCache, establish_connection
 
 from device.bumble_backend import BleakClientBumble, BleakScannerBumble, BumbleRadio
 from device.errors import (
@@ -134,6 +135,56 @@ async def scan(radio: Radio, timeout_s: float = 5.0) -> list[FoundDevice]:
     return sorted(found, key=lambda f: (-f.rssi, f.name))
 
 
+async def find_device(radio: Radio, name_or_address: str, timeout_s: float = 5.0) -> FoundDevice:
+    """Scan until a supported device with this name or address shows up."""
+    wanted = name_or_address.strip()
+    match: FoundDevice | None = None
+
+    def matches(device: BLEDevice, adv: AdvertisementData) -> bool:
+        nonlocal match
+        found = _found(device, adv)
+        if found is None:
+            return False
+        if found.name == wanted or found.address.upper() == wanted.upper():
+            match = found
+            return True
+        return False
+
+    try:
+        await BleakScanner.find_device_by_filter(
+            matches,
+            timeout=timeout_s,
+            service_uuids=[uuids.THERAPY_SERVICE],
+            **radio._scanner_kwargs(),
+        )
+    except (BleakError, OSError, ImportError) as exc:
+        if radio.bumble is None:
+            raise AdapterUnavailableError(str(exc) or type(exc).__name__) from exc
+        raise DeviceError(f"scan failed on {radio.description}: {exc}") from exc
+    if match is None:
+        raise ConnectionFailedError(
+            wanted, f"device {wanted} was not found in {timeout_s:g} s of scanning"
+        )
+    return match
+
+
+def _client_class(radio: Radio) -> type[BleakClient]:
+    """The BleakClient class bleak-retry-connector builds: bleak's own, on our backend."""
+    if radio.bumble is None:
+        return BleakClientWithServiceCache
+    bumble = radio.bumble
+
+    class BumbleBleakClient(BleakClient):
+        def __init__(
+            self, address_or_ble_device: BLEDevice | str, *args: Any, **kwargs: Any
+        ) -> None:
+            super().__init__(
+                address_or_ble_device, *args, backend=BleakClientBumble, radio=bumble, **kwargs
+            )
+
+    return BumbleBleakClient
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceInfo:
     """The Device Information service (0x180A) of a connected device."""
@@ -151,8 +202,11 @@ class TherapyLink:
     is awaited as its indication.
     """
 
-    def __init__(self, client: BleakClient, operation_timeout_s: float) -> None:
+    def __init__(
+        self, client: BleakClient, operation_timeout_s: float, found: FoundDevice | None = None
+    ) -> None:
         self.client = client
+        self.found = found
         self.operation_timeout_s = operation_timeout_s
         self._gatt_lock = asyncio.Lock()
         self._responses: asyncio.Queue[Response] = asyncio.Queue()
@@ -168,31 +222,42 @@ class TherapyLink:
         *,
         timeout_s: float = 10.0,
         operation_timeout_s: float = DEFAULT_OPERATION_TIMEOUT_S,
+        max_attempts: int = 3,
     ) -> TherapyLink:
-        """Connect, subscribe to the control point and Status; raise ConnectionFailedError."""
-        address = target.address if isinstance(target, FoundDevice) else target
+        """Find (if given a name or address), connect with bleak-retry-connector's classified
+        retries and backoff, and subscribe to the control point and Status."""
+        found = (
+            target
+            if isinstance(target, FoundDevice)
+            else await find_device(radio, target, timeout_s)
+        )
         link: TherapyLink | None = None
 
         def on_disconnect(_client: BleakClient) -> None:
             if link is not None:
                 link._on_lost()
 
-        client = BleakClient(
-            target.ble_device if isinstance(target, FoundDevice) else target,
-            disconnected_callback=on_disconnect,
-            timeout=timeout_s,
-            **radio._client_kwargs(),
-        )
-        link = cls(client, operation_timeout_s)
         try:
-            async with asyncio.timeout(timeout_s + operation_timeout_s * 3):
-                await client.connect()
+            client = await establish_connection(
+                _client_class(radio),
+                found.ble_device,
+                found.name,
+                disconnected_callback=on_disconnect,
+                max_attempts=max_attempts,
+            )
+        except (BleakError, TimeoutError, OSError) as exc:
+            raise ConnectionFailedError(found.address, str(exc) or type(exc).__name__) from exc
+        link = cls(client, operation_timeout_s, found)
+        try:
+            async with asyncio.timeout(operation_timeout_s * 2):
                 await client.start_notify(uuids.CONTROL_POINT, link._on_response)
                 await client.start_notify(uuids.STATUS, link._on_status)
         except (BleakError, TimeoutError, OSError) as exc:
             with contextlib.suppress(BleakError, TimeoutError, OSError):
                 await client.disconnect()
-            raise ConnectionFailedError(address, str(exc) or type(exc).__name__) from exc
+            raise ConnectionFailedError(found.address, str(exc) or type(exc).__name__) from exc
+        if link.client.is_connected is False:
+            link._on_lost()
         return link
 
     @property
