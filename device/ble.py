@@ -210,7 +210,7 @@ class TherapyLink:
         self.operation_timeout_s = operation_timeout_s
         self._gatt_lock = asyncio.Lock()
         self._responses: asyncio.Queue[Response] = asyncio.Queue()
-        self._status_queues: list[asyncio.Queue[Status | None]] = []
+        self._status_queues: list[asyncio.Queue[Any]] = []
         self.bad_packets = 0
         self.lost = asyncio.Event()
 
@@ -366,9 +366,12 @@ class TherapyLink:
         return result
 
     @contextlib.asynccontextmanager
-    async def statuses(self) -> AsyncIterator[asyncio.Queue[Status | None]]:
-        """A queue of decoded Status notifications; ``None`` marks the link lost."""
-        queue: asyncio.Queue[Status | None] = asyncio.Queue()
+    async def statuses(
+        self, queue: asyncio.Queue[Any] | None = None
+    ) -> AsyncIterator[asyncio.Queue[Any]]:
+        """A queue of decoded Status notifications (or ``queue``, shared with other
+        producers); ``None`` marks the link lost."""
+        queue = queue if queue is not None else asyncio.Queue()
         self._status_queues.append(queue)
         if self.lost.is_set():
             queue.put_nowait(None)

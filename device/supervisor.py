@@ -93,6 +93,9 @@ class Usage:
     s_since_heat: float | None = None  # seconds since the last heat session ended
 
 
+NO_USAGE = Usage()
+
+
 @dataclass(frozen=True, slots=True)
 class Clamp:
     """A request cut back to a limit, in plain words; always recorded, never silent."""
@@ -167,7 +170,7 @@ class Supervisor:
         self,
         limits: Limits,
         feature: Feature,
-        usage: Usage = Usage(),
+        usage: Usage = NO_USAGE,
         *,
         status_period_s: float = 1.0,
     ) -> None:
@@ -630,6 +633,7 @@ def _kind(feature: Feature) -> str:
 
 
 __all__ = [
+    "NO_USAGE",
     "Action",
     "AskAttended",
     "Clamp",

@@ -4,7 +4,9 @@ This module is the composition root: it is the one place in ``ui`` allowed to st
 simulator (``sim serve``, ``demo``) and hand its virtual radio to the device layer; the rest
 of ``ui`` only uses ``device``'s public API and ``protocols`` types.
 
-Exit codes: 0 success; 1 an error (device, radio, simulator); 2 a usage error (bad option).
+Exit codes: 0 success (``run``: the session completed); 1 an error (device, radio,
+simulator, file); 2 a usage error (bad option); 3 ``run`` ended by a safety stop; 130 stopped
+by the user (Ctrl-C / SIGTERM), with the device's output turned off first.
 """
 
 from __future__ import annotations
@@ -21,11 +23,14 @@ from typing import Any, TypeVar
 import click
 
 from device import Radio, TherapyLink, scan
+from device.session import SessionListener
 from protocols import Mode, RenewLease, ResultCode, Start, State, Stop, TherapyctlError
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_SAFETY_STOP = 3
+EXIT_INTERRUPTED = 130
 
 _T = TypeVar("_T")
 
@@ -313,6 +318,378 @@ async def _demo_session(link: TherapyLink, minutes: float, setpoint_c: float, sc
             if status.state != State.RUNNING:
                 click.echo(f"session ended: {status.stop_cause.name.lower().replace('_', ' ')}")
                 return
+
+
+# ---------------------------------------------------------------------------- run
+
+
+@cli.command("run")
+@click.option(
+    "--device",
+    "device_target",
+    metavar="NAME|ADDRESS",
+    help="A real or served device, found by name or address.",
+)
+@click.option(
+    "--radio",
+    metavar="TRANSPORT",
+    help="With --device: a bumble HCI transport (default: the system adapter).",
+)
+@click.option(
+    "--sim",
+    "sim_kind",
+    metavar="KIND",
+    help="Start an in-process simulated device of this kind (full BLE path).",
+)
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="FAULT@SECONDS",
+    help="With --sim: inject a fault SECONDS (simulated) into the session.",
+)
+@click.option(
+    "--plan",
+    "plan_name",
+    metavar="NAME|FILE",
+    help="A built-in plan (heat, cold, contrast, acute-cold, light-daily) or a TOML file.",
+)
+@click.option("--mode", type=click.Choice(["heat", "cold", "light"]), help="A single session.")
+@click.option("--setpoint", "setpoint_c", type=float, metavar="C", help="Pad setpoint, °C.")
+@click.option("--level", type=click.IntRange(1, 255), metavar="N", help="Device level.")
+@click.option(
+    "--power",
+    "power_mw",
+    type=click.IntRange(1, 65535),
+    metavar="MW",
+    help="Light output power, mW.",
+)
+@click.option("--minutes", type=float, metavar="M", help="Session length (simulated minutes).")
+@click.option(
+    "--time-scale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    callback=_positive,
+    metavar="X",
+    help="Simulated time runs X times faster than wall time.",
+)
+@click.option(
+    "--attended-ack",
+    type=click.Choice(["auto"]),
+    help="Answer heat's attended-use checks automatically (headless use).",
+)
+@click.option(
+    "--limits",
+    "limits_file",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="A TOML file tightening the safety limits.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary at the end.")
+def run_command(
+    device_target: str | None,
+    radio: str | None,
+    sim_kind: str | None,
+    faults: tuple[str, ...],
+    plan_name: str | None,
+    mode: str | None,
+    setpoint_c: float | None,
+    level: int | None,
+    power_mw: int | None,
+    minutes: float | None,
+    time_scale: float,
+    attended_ack: str | None,
+    limits_file: str | None,
+    as_json: bool,
+) -> None:
+    """Run a therapy session or plan, supervised, until it ends."""
+    from device.config import load_limits
+    from device.limits import DEFAULT_LIMITS
+    from device.plans import Step, TherapyPlan, resolve_plan
+    from device.supervisor import SessionRequest
+
+    if (device_target is None) == (sim_kind is None):
+        raise click.UsageError("give exactly one of --device or --sim")
+    if radio is not None and device_target is None:
+        raise click.UsageError("--radio goes with --device")
+    if faults and sim_kind is None:
+        raise click.UsageError("--fault goes with --sim")
+    if (plan_name is None) == (mode is None):
+        raise click.UsageError("give exactly one of --plan or --mode")
+    targets = [v for v in (setpoint_c, level, power_mw) if v is not None]
+    if len(targets) > 1:
+        raise click.UsageError("give at most one of --setpoint, --level, --power")
+    if plan_name is not None and (targets or minutes is not None):
+        raise click.UsageError("--setpoint/--level/--power/--minutes go with --mode, not --plan")
+    if mode is not None and minutes is None:
+        raise click.UsageError("--mode needs --minutes")
+    if minutes is not None and not 0 < minutes <= 24 * 60:
+        raise click.BadParameter("must be more than 0 and at most 1440", param_hint="--minutes")
+    if power_mw is not None and mode != "light":
+        raise click.UsageError("--power is for --mode light")
+    if setpoint_c is not None and mode == "light":
+        raise click.UsageError("--setpoint is for heat or cold; light takes --level or --power")
+
+    sim_faults = []
+    if sim_kind is not None:
+        import simulator
+
+        if sim_kind not in simulator.DEVICE_KINDS:
+            raise click.BadParameter(
+                f"unknown kind {sim_kind!r}; choose one of: {', '.join(simulator.DEVICE_KINDS)}",
+                param_hint="--sim",
+            )
+        try:
+            sim_faults = [simulator.parse_fault(text) for text in faults]
+        except simulator.SimulatorError as exc:
+            raise click.BadParameter(str(exc), param_hint="--fault") from exc
+
+    try:
+        limits = load_limits(limits_file) if limits_file else DEFAULT_LIMITS
+        if plan_name is not None:
+            plan = resolve_plan(plan_name)
+            single = False
+        else:
+            assert mode is not None and minutes is not None
+            request = SessionRequest(
+                Mode[mode.upper()],
+                minutes * 60,
+                setpoint_c=setpoint_c,
+                level=level or 0,
+                power_mw=power_mw,
+            )
+            if request.mode != Mode.LIGHT and setpoint_c is None and not level:
+                request = SessionRequest(
+                    request.mode,
+                    request.duration_s,
+                    setpoint_c=40.0 if request.mode == Mode.HEAT else 15.0,
+                )
+            plan = TherapyPlan(mode, (Step(request),))
+            single = True
+    except TherapyctlError as exc:
+        click.echo(f"therapyctl: error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+
+    summary = _run_session(
+        plan,
+        single,
+        limits,
+        device_target,
+        radio,
+        sim_kind,
+        sim_faults,
+        time_scale,
+        attended_ack == "auto",
+        as_json,
+    )
+    if as_json:
+        click.echo(json.dumps(summary.as_json(), indent=2, ensure_ascii=False))
+    else:
+        _print_summary(summary)
+    if summary.end_reason.value == "completed":
+        sys.exit(EXIT_OK)
+    if summary.end_reason.value == "user_stopped":
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(EXIT_SAFETY_STOP)
+
+
+def _run_session(
+    plan: Any,
+    single: bool,
+    limits: Any,
+    device_target: str | None,
+    radio_moniker: str | None,
+    sim_kind: str | None,
+    sim_faults: list[Any],
+    time_scale: float,
+    attended_auto: bool,
+    as_json: bool,
+) -> Any:
+    from device.clock import Clock
+    from device.controller import PlanRunner
+    from device.driver import DeviceDriver
+
+    progress = _Progress(quiet=False)
+
+    async def main() -> Any:
+        async with contextlib.AsyncExitStack() as stack:
+            if sim_kind is not None:
+                import simulator
+
+                world = simulator.SimulatorWorld(
+                    [simulator.DeviceSpec(sim_kind, sim_kind)],
+                    faults={sim_kind: sim_faults},
+                    time_scale=time_scale,
+                )
+                await stack.enter_async_context(world)
+                radio = await stack.enter_async_context(await Radio.attach(world.controller()))
+                target = sim_kind
+            else:
+                assert device_target is not None
+                radio = await stack.enter_async_context(await Radio.open(radio_moniker))
+                target = device_target
+            driver = DeviceDriver(radio, target, Clock(time_scale))
+            await driver.connect()
+            stack.push_async_callback(driver.close)
+            assert driver.identity is not None
+            progress.echo(
+                f"connected to {driver.identity.name} ({driver.identity.kind},"
+                f" {driver.identity.address}, firmware {driver.identity.firmware})"
+            )
+            runner = PlanRunner(
+                driver,
+                plan,
+                limits,
+                attended_auto=attended_auto,
+                listener=progress,
+                single_session=single,
+            )
+            progress.runner = runner
+            loop = asyncio.get_running_loop()
+            task = asyncio.current_task()
+            interrupts = 0
+
+            def interrupt() -> None:
+                nonlocal interrupts
+                interrupts += 1
+                if interrupts == 1:
+                    progress.echo("stopping: turning the device's output off...")
+                    runner.request_stop()
+                elif task is not None:
+                    task.cancel()
+
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, interrupt)
+            progress.watch_stdin(runner)
+            try:
+                return await runner.run()
+            finally:
+                progress.unwatch_stdin()
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+                progress.finish()
+
+    try:
+        return asyncio.run(main())
+    except TherapyctlError as exc:
+        progress.finish()
+        click.echo(f"therapyctl: error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        click.echo("therapyctl: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+
+
+class _Progress(SessionListener):
+    """The live progress line (stderr) and the attended-use prompt on a terminal."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.runner: Any = None
+        self._last_minute = -1
+        self._line_open = False
+        self._stdin_watched = False
+
+    # SessionListener hooks (duck-typed)
+    def on_state(self, runner: Any, state: Any) -> None:
+        pass
+
+    def on_status(self, runner: Any, status: Any) -> None:
+        tally = runner.supervisor.tally if runner.supervisor else None
+        temp = "--.-" if status.temperature_c is None else f"{status.temperature_c:5.1f}"
+        extra = ""
+        if tally is not None:
+            extra = (
+                f"  energy {tally.energy_j:6.0f} J"
+                if status.mode.name == "LIGHT"
+                else f"  CEM43 {tally.cem43_min:5.2f}"
+            )
+        line = (
+            f"{status.mode.name.lower():>5} {status.state.name.lower():<7}"
+            f" {status.elapsed_s // 60:3d}:{status.elapsed_s % 60:02d}"
+            f" left {status.remaining_s // 60:3d}:{status.remaining_s % 60:02d}"
+            f"  {temp} °C  {status.power_mw / 1000:5.1f} W{extra}  battery {status.battery_pct:3d}%"
+        )
+        if self.tty:
+            click.echo("\r" + line + " ", nl=False, err=True)
+            self._line_open = True
+        elif status.elapsed_s // 60 != self._last_minute:
+            self._last_minute = status.elapsed_s // 60
+            click.echo(line, err=True)
+
+    def on_event(self, runner: Any, event: Any) -> None:
+        if event.kind in (
+            "clamp",
+            "safety_stop",
+            "alarm",
+            "link_lost",
+            "refused",
+            "step",
+            "attended_check",
+            "attended_ack",
+            "reconnected",
+            "paused",
+            "resumed",
+        ):
+            self.echo(f"[{event.t_s / 60:6.1f} min] {event.kind}: {event.detail}")
+
+    def on_prompt(self, runner: Any, deadline_s: float) -> None:
+        if sys.stdin.isatty():
+            self.echo("heat check: press Enter to confirm you are awake, or the heat stops")
+        else:
+            self.echo("heat check: nobody can answer (use --attended-ack auto); heat will stop")
+
+    def watch_stdin(self, runner: Any) -> None:
+        if not sys.stdin.isatty():
+            return
+        loop = asyncio.get_running_loop()
+
+        def on_line() -> None:
+            sys.stdin.readline()
+            runner.acknowledge()
+
+        try:
+            loop.add_reader(sys.stdin.fileno(), on_line)
+            self._stdin_watched = True
+        except (OSError, ValueError, NotImplementedError):
+            pass
+
+    def unwatch_stdin(self) -> None:
+        if self._stdin_watched:
+            asyncio.get_running_loop().remove_reader(sys.stdin.fileno())
+            self._stdin_watched = False
+
+    def echo(self, text: str) -> None:
+        if self._line_open:
+            click.echo("", err=True)
+            self._line_open = False
+        click.echo(text, err=True)
+
+    def finish(self) -> None:
+        if self._line_open:
+            click.echo("", err=True)
+            self._line_open = False
+
+
+def _print_summary(summary: Any) -> None:
+    what = summary.plan if summary.plan else summary.mode
+    click.echo(
+        f"session {summary.session_id}: {what} ended {summary.end_reason.value}"
+        f" after {summary.actual_minutes:.1f} of {summary.planned_minutes:.1f} planned min"
+    )
+    if summary.end_detail:
+        click.echo(f"  why: {summary.end_detail}")
+    for message in summary.limits_applied:
+        click.echo(f"  limit applied: {message}")
+    if summary.max_temperature_c is not None:
+        click.echo(
+            f"  temperature {summary.min_temperature_c:.1f}-{summary.max_temperature_c:.1f} °C,"
+            f" CEM43 {summary.cem43_minutes:.2f} min"
+        )
+    if summary.energy_j:
+        click.echo(f"  light energy {summary.energy_j:.0f} J")
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -1,0 +1,264 @@
+"""Running a session or a whole plan on one device, with usage remembered across sessions.
+
+This is the API ``run`` (and later the UI and the MQTT bridge) drive: build a
+:class:`PlanRunner` for a connected :class:`DeviceDriver`, call :meth:`PlanRunner.run`,
+control it with ``request_stop`` / ``pause`` / ``resume`` / ``acknowledge``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+
+from device.driver import DeviceDriver, DeviceIdentity
+from device.limits import Limits
+from device.plans import Step, TherapyPlan
+from device.session import SessionEvent, SessionListener, SessionResult, SessionRunner
+from device.supervisor import EndReason, SessionRequest, Usage
+from protocols import Mode, ModeSupport, TherapyctlError
+
+DAY_S = 24 * 3600.0
+
+
+class PlanMismatchError(TherapyctlError):
+    """A plan the connected device cannot carry out."""
+
+
+class UsageLedger:
+    """What sessions used, per device: light time per day, the end of the last heat session.
+
+    In memory, in simulated seconds of this process's clock.
+    """
+
+    def __init__(self) -> None:
+        self._light: dict[str, list[tuple[float, float]]] = {}
+        self._heat_end: dict[str, float] = {}
+
+    def usage(self, device_key: str, now_s: float) -> Usage:
+        day_start = now_s - now_s % DAY_S
+        light_s = sum(s for at, s in self._light.get(device_key, []) if at >= day_start)
+        heat_end = self._heat_end.get(device_key)
+        return Usage(light_s, None if heat_end is None else now_s - heat_end)
+
+    def record(self, device_key: str, result: SessionResult) -> None:
+        if result.started_s is None or result.ended_s is None:
+            return
+        if result.mode == Mode.LIGHT:
+            self._light.setdefault(device_key, []).append((result.ended_s, result.tally.running_s))
+        elif result.mode == Mode.HEAT:
+            self._heat_end[device_key] = result.ended_s
+
+
+@dataclass(slots=True)
+class RunSummary:
+    """One ``run``: a single session or a plan of several; ``as_json`` is ``run --json``."""
+
+    session_id: str
+    device: DeviceIdentity | None
+    mode: str | None
+    plan: str | None
+    requested_minutes: float
+    planned_minutes: float
+    actual_minutes: float
+    end_reason: EndReason
+    end_detail: str
+    limits_applied: list[str] = field(default_factory=list)
+    max_temperature_c: float | None = None
+    min_temperature_c: float | None = None
+    cem43_minutes: float = 0.0
+    energy_j: float = 0.0
+    events: list[SessionEvent] = field(default_factory=list)
+    sessions: list[SessionResult] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, object]:
+        summary: dict[str, object] = {
+            "session_id": self.session_id,
+            "device": self.device.as_json() if self.device else None,
+        }
+        if self.plan is not None:
+            summary["plan"] = self.plan
+        else:
+            summary["mode"] = self.mode
+        summary.update(
+            {
+                "requested_minutes": round(self.requested_minutes, 2),
+                "planned_minutes": round(self.planned_minutes, 2),
+                "actual_minutes": round(self.actual_minutes, 2),
+                "end_reason": self.end_reason.value,
+                "end_detail": self.end_detail,
+                "limits_applied": self.limits_applied,
+                "max_temperature_c": _round(self.max_temperature_c),
+                "min_temperature_c": _round(self.min_temperature_c),
+                "cem43_minutes": round(self.cem43_minutes, 3),
+                "energy_j": round(self.energy_j, 1),
+                "events": [event.as_json() for event in self.events],
+            }
+        )
+        return summary
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def check_plan_fits(plan: TherapyPlan, driver: DeviceDriver) -> None:
+    """Refuse a plan whose modes the device cannot do, in plain words."""
+    assert driver.feature is not None and driver.identity is not None
+    bits = {Mode.HEAT: ModeSupport.HEAT, Mode.COLD: ModeSupport.COLD, Mode.LIGHT: ModeSupport.LIGHT}
+    missing = sorted(m.name.lower() for m in plan.modes if bits[m] not in driver.feature.modes)
+    if missing:
+        needs = " and ".join(sorted(m.name.lower() for m in plan.modes))
+        raise PlanMismatchError(
+            f"the {plan.name} plan needs {needs}; a {driver.identity.kind} cannot do"
+            f" {' or '.join(missing)}"
+        )
+
+
+class PlanRunner:
+    """Runs a plan's steps in order on one device, each session through its supervisor."""
+
+    def __init__(
+        self,
+        driver: DeviceDriver,
+        plan: TherapyPlan,
+        limits: Limits,
+        *,
+        ledger: UsageLedger | None = None,
+        attended_auto: bool = False,
+        listener: SessionListener | None = None,
+        single_session: bool = False,
+    ) -> None:
+        self.driver = driver
+        self.plan = plan
+        self.limits = limits
+        self.ledger = ledger or UsageLedger()
+        self.attended_auto = attended_auto
+        self.listener = listener
+        self.single_session = single_session
+        self.session_id = uuid.uuid4().hex[:12]
+        self.current: SessionRunner | None = None
+        self.step_index = 0
+        self._stopped = asyncio.Event()
+        self.events: list[SessionEvent] = []
+
+    # controls, forwarded to the running step
+    def request_stop(self) -> None:
+        self._stopped.set()
+        if self.current is not None:
+            self.current.request_stop()
+
+    def pause(self) -> None:
+        if self.current is not None:
+            self.current.pause()
+
+    def resume(self) -> None:
+        if self.current is not None:
+            self.current.resume()
+
+    def acknowledge(self) -> None:
+        if self.current is not None:
+            self.current.acknowledge()
+
+    async def run(self) -> RunSummary:
+        clock = self.driver.clock
+        check_plan_fits(self.plan, self.driver)
+        t0 = clock.now()
+        key = self.driver.identity.address if self.driver.identity else "?"
+        results: list[SessionResult] = []
+        end_reason, end_detail = EndReason.COMPLETED, ""
+        planned_s = 0.0
+        for index, step in enumerate(self.plan.steps):
+            self.step_index = index
+            if not self.single_session:
+                self._record(
+                    SessionEvent(
+                        clock.now() - t0,
+                        "step",
+                        f"step {index + 1}/{len(self.plan.steps)}: {step.describe()}",
+                    )
+                )
+            if self._stopped.is_set():
+                end_reason, end_detail = EndReason.USER_STOPPED, "stopped by the user"
+                break
+            if step.request is None:
+                planned_s += step.rest_s
+                if not await self._rest(step):
+                    end_reason, end_detail = EndReason.USER_STOPPED, "stopped during a rest"
+                    break
+                continue
+            result = await self._session(step.request, key, t0)
+            results.append(result)
+            planned_s += result.planned_minutes * 60
+            if result.end_reason != EndReason.COMPLETED:
+                end_reason, end_detail = result.end_reason, result.end_detail
+                break
+        return self._summary(results, end_reason, end_detail, planned_s)
+
+    async def _session(self, request: SessionRequest, key: str, t0: float) -> SessionResult:
+        if not self.driver.connected:
+            await self.driver.connect()
+        runner = SessionRunner(
+            self.driver,
+            self.limits,
+            usage=self.ledger.usage(key, self.driver.clock.now()),
+            attended_auto=self.attended_auto,
+            listener=self.listener,
+            session_id=self.session_id,
+            t0_s=t0,
+        )
+        self.current = runner
+        if self._stopped.is_set():
+            runner.request_stop()
+        try:
+            result = await runner.run(request)
+        finally:
+            self.current = None
+            self.events.extend(runner.events)
+        self.ledger.record(key, result)
+        return result
+
+    async def _rest(self, step: Step) -> bool:
+        """Rest with the output off; False if stopped meanwhile."""
+        try:
+            await asyncio.wait_for(self._stopped.wait(), self.driver.clock.wall_s(step.rest_s))
+        except TimeoutError:
+            return True
+        return False
+
+    def _record(self, event: SessionEvent) -> None:
+        self.events.append(event)
+
+    def _summary(
+        self,
+        results: list[SessionResult],
+        end_reason: EndReason,
+        end_detail: str,
+        planned_s: float,
+    ) -> RunSummary:
+        temps_max = [
+            r.tally.max_temperature_c for r in results if r.tally.max_temperature_c is not None
+        ]
+        temps_min = [
+            r.tally.min_temperature_c for r in results if r.tally.min_temperature_c is not None
+        ]
+        single = self.single_session and len(self.plan.steps) == 1
+        first = self.plan.steps[0].request
+        return RunSummary(
+            session_id=self.session_id,
+            device=self.driver.identity,
+            mode=first.mode.name.lower() if single and first else None,
+            plan=None if single else self.plan.name,
+            requested_minutes=self.plan.minutes,
+            planned_minutes=planned_s / 60,
+            actual_minutes=sum(r.actual_minutes for r in results),
+            end_reason=end_reason,
+            end_detail=end_detail,
+            limits_applied=[m for r in results for m in r.limits_applied],
+            max_temperature_c=max(temps_max) if temps_max else None,
+            min_temperature_c=min(temps_min) if temps_min else None,
+            cem43_minutes=sum(r.tally.cem43_min for r in results),
+            energy_j=sum(r.tally.energy_j for r in results),
+            events=sorted(self.events, key=lambda e: e.t_s),
+            sessions=results,
+        )
