@@ -46,7 +46,7 @@ class Limits:
     sensor_min_c: float = -5.0  # a reading outside [min, max] is implausible
     sensor_max_c: float = 60.0
     sensor_max_rate_c_per_s: float = 0.5  # faster change is implausible for a pad
-    sensor_stuck_s: float = 60.0  # an identical reading this long with output on: stuck
+    sensor_stuck_s: float = 30.0  # an identical reading this long with output on: stuck
     stale_factor: float = 3.0  # no Status for this many periods counts as link lost
 
     # Which direction tightens each limit: "max" caps (smaller is tighter), "min" floors
@@ -111,7 +111,7 @@ HARD_LIMITS = Limits(
     sensor_min_c=-10.0,
     sensor_max_c=70.0,
     sensor_max_rate_c_per_s=1.0,
-    sensor_stuck_s=120.0,
+    sensor_stuck_s=60.0,
     stale_factor=5.0,
 )
 DEFAULT_LIMITS = Limits()
