@@ -295,19 +295,21 @@ class TherapyLink:
     # ------------------------------------------------------------------ operations
 
     async def _operation(self, what: str, coro: Any) -> Any:
-        if self.lost.is_set():
-            coro.close()
-            raise LinkLostError(self.address, f"cannot {what}: the link is lost")
-        async with self._gatt_lock:
-            try:
-                async with asyncio.timeout(self.operation_timeout_s):
-                    return await coro
-            except TimeoutError as exc:
-                raise CommandTimeoutError(self.address, what, self.operation_timeout_s) from exc
-            except BleakError as exc:
-                if self.lost.is_set() or not self.client.is_connected:
-                    raise LinkLostError(self.address, f"{what}: {exc}") from exc
-                raise DeviceError(f"{self.address}: {what} failed: {exc}") from exc
+        try:
+            if self.lost.is_set():
+                raise LinkLostError(self.address, f"cannot {what}: the link is lost")
+            async with self._gatt_lock:
+                try:
+                    async with asyncio.timeout(self.operation_timeout_s):
+                        return await coro
+                except TimeoutError as exc:
+                    raise CommandTimeoutError(self.address, what, self.operation_timeout_s) from exc
+                except BleakError as exc:
+                    if self.lost.is_set() or not self.client.is_connected:
+                        raise LinkLostError(self.address, f"{what}: {exc}") from exc
+                    raise DeviceError(f"{self.address}: {what} failed: {exc}") from exc
+        finally:
+            coro.close()  # a no-op once it ran; frees it if we never got to run it
 
     async def _read(self, uuid: str, what: str) -> bytes:
         return bytes(await self._operation(f"read {what}", self.client.read_gatt_char(uuid)))

@@ -135,6 +135,7 @@ class SessionRunner:
         self.prompt_deadline_s: float | None = None
         self._inbox: asyncio.Queue[Any] = asyncio.Queue()
         self._renew_failures = 0
+        self._min_seq: int | None = None
 
     # ------------------------------------------------------------------ controls
 
@@ -209,6 +210,9 @@ class SessionRunner:
                 started_s = self.now()
                 self._set_state(RunnerState.RUNNING)
                 await self._act(supervisor.started(started_s))
+                # Notifications already in flight describe the device before START: read
+                # the Status once (ordered after START) and ignore anything older.
+                await self._fresh_status(supervisor)
                 renewer = asyncio.create_task(self._renew_lease(lease_s), name="lease")
                 try:
                     await self._supervise(supervisor)
@@ -267,6 +271,8 @@ class SessionRunner:
                 continue
             now = self.now()
             if isinstance(item, Status):
+                if self._is_stale(item):
+                    continue
                 self.last_status = item
                 actions = supervisor.on_status(item, now)
                 self.listener.on_status(self, item)
@@ -276,6 +282,21 @@ class SessionRunner:
                 await self._act(supervisor.on_link_lost(now))
             elif isinstance(item, _Command):
                 await self._command(item, supervisor)
+
+    async def _fresh_status(self, supervisor: Supervisor) -> None:
+        status = await self.driver.read_status()
+        self._min_seq = status.seq
+        self.last_status = status
+        actions = supervisor.on_status(status, self.now())
+        self.listener.on_status(self, status)
+        await self._act(actions)
+
+    def _is_stale(self, status: Status) -> bool:
+        """Older than the last Status read (sequence numbers wrap at 2^16)."""
+        if self._min_seq is None:
+            return False
+        behind = (self._min_seq - status.seq) % 0x10000
+        return 0 < behind < 0x8000
 
     def _sync_state(self, supervisor: Supervisor) -> None:
         if supervisor.phase == Phase.PAUSED:
@@ -301,6 +322,7 @@ class SessionRunner:
                     supervisor.phase = Phase.PAUSED
                     self._set_state(RunnerState.PAUSED)
                     self._event("paused", "paused by the user: output off")
+                    await self._fresh_status(supervisor)
                 else:
                     self._event("refused", f"pause: the device answered {result.name}")
             case _Command.RESUME:
@@ -316,6 +338,7 @@ class SessionRunner:
                         supervisor.phase = Phase.RUNNING
                         self._set_state(RunnerState.RUNNING)
                         self._event("resumed", "resumed by the user")
+                        await self._fresh_status(supervisor)
                     else:
                         self._event("refused", f"resume: the device answered {result.name}")
 

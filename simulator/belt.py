@@ -32,6 +32,7 @@ class BeltPhysics(Physics):
     )
     skin_contact: bool = True
     stuck_on: bool = False
+    stuck_cold: bool = False  # a belt has no cooler
 
     def step(self, dt_s: float, mode: Mode, power_mw: int) -> float:
         electrical_w = power_mw / 1000 / WALL_PLUG_EFFICIENCY

@@ -60,6 +60,7 @@ _NO_FAULT = Fault(0)
 
 class FaultKind(enum.StrEnum):
     OVERHEAT = "overheat"  # heater (or emitter) stuck on
+    OVERCOOL = "overcool"  # cooler stuck on (thermal pad)
     SENSOR_STUCK = "sensor-stuck"
     SENSOR_OPEN = "sensor-open"
     LINK_DROP = "link-drop"
@@ -110,6 +111,7 @@ class Physics(abc.ABC):
     true_temperature_c: float
     skin_contact: bool = True
     stuck_on: bool = False  # the overheat fault: the output stage ignores the firmware
+    stuck_cold: bool = False  # the overcool fault: the cooler ignores the firmware
 
     @abc.abstractmethod
     def step(self, dt_s: float, mode: Mode, power_mw: int) -> float:
@@ -417,6 +419,8 @@ class Firmware(abc.ABC):
             self._end(StopCause.OVER_TEMPERATURE_CUTOUT, Fault.OVER_TEMPERATURE_CUTOUT)
             return
         if low is not None and t <= low and self.state != State.FAULT:
+            self.physics.stuck_cold = False
+            self.active_faults.discard(FaultKind.OVERCOOL)
             self._end(StopCause.UNDER_TEMPERATURE_CUTOUT, Fault.UNDER_TEMPERATURE_CUTOUT)
             return
         if self.state not in (State.RUNNING, State.PAUSED) or self.session is None:
@@ -443,6 +447,8 @@ class Firmware(abc.ABC):
         match kind:
             case FaultKind.OVERHEAT:
                 self.physics.stuck_on = True
+            case FaultKind.OVERCOOL:
+                self.physics.stuck_cold = True
             case FaultKind.SENSOR_STUCK:
                 self._sensor.stuck = True
             case FaultKind.SENSOR_OPEN:

@@ -51,11 +51,14 @@ class PadPhysics(Physics):
     )
     skin_contact: bool = True
     stuck_on: bool = False
+    stuck_cold: bool = False
     can_cool: bool = False
 
     def step(self, dt_s: float, mode: Mode, power_mw: int) -> float:
         heat_w = cool_w = 0.0
-        if self.stuck_on:
+        if self.stuck_cold and self.can_cool:
+            cool_w = COOLER_MAX_W * COOLER_COP
+        elif self.stuck_on:
             heat_w = HEATER_MAX_W
         elif mode == Mode.HEAT:
             heat_w = min(power_mw / 1000, HEATER_MAX_W)

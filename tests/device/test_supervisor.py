@@ -76,9 +76,7 @@ def test_over_long_heat_is_clamped_with_a_plain_message() -> None:
     """Heat 30 min becomes 20, and the clamp says so."""
     plan = Supervisor(DEFAULT_LIMITS, HEAT_PAD).plan(SessionRequest(Mode.HEAT, 1800, 40.0))
     assert plan.start is not None and plan.start.duration_s == 1200
-    assert [c.message for c in plan.clamps] == [
-        "heat sessions are limited to 20 min — running 20"
-    ]
+    assert [c.message for c in plan.clamps] == ["heat sessions are limited to 20 min — running 20"]
 
 
 def test_setpoint_over_the_ceiling_is_clamped_inside_it() -> None:
@@ -214,7 +212,11 @@ def test_light_counts_energy_and_stops_at_the_daily_limit() -> None:
     )
     reasons = []
     for t in range(1, 200):
-        reasons += stops(sup.on_status(status(mode=Mode.LIGHT, temperature_c=33 + (t % 2) / 100, power_mw=800), t))
+        reasons += stops(
+            sup.on_status(
+                status(mode=Mode.LIGHT, temperature_c=33 + (t % 2) / 100, power_mw=800), t
+            )
+        )
         if reasons:
             break
     assert reasons == [EndReason.DAILY_LIMIT]

@@ -40,7 +40,9 @@ class SupervisedDevice(RuleBasedStateMachine):
     def start(self, mode: Mode) -> None:
         feature = BELT_800 if mode == Mode.LIGHT else THERMAL_PAD
         request = SessionRequest(
-            mode, 1200, setpoint_c=None if mode == Mode.LIGHT else 40.0 if mode == Mode.HEAT else 15.0,
+            mode,
+            1200,
+            setpoint_c=None if mode == Mode.LIGHT else 40.0 if mode == Mode.HEAT else 15.0,
             level=2 if mode == Mode.LIGHT else 0,
         )
         self.mode = mode

@@ -297,3 +297,15 @@ def test_faults_count_from_the_first_session_start() -> None:
     assert bench.fw.output_on
     bench.run(2)
     assert not bench.fw.output_on
+
+
+def test_overcool_trips_the_under_temperature_cutout() -> None:
+    """Cooler stuck on (thermal pad): the true temperature falls to the low cut-out, latched."""
+    bench = pad(DeviceKind.THERMAL_PAD, (FaultKind.OVERCOOL, 30))
+    bench.send(Start(Mode.COLD, 0, 15.0, 1800))
+    while bench.fw.state == State.RUNNING and bench.now < 1800:
+        bench.run(1)
+    assert bench.fw.state == State.FAULT
+    assert bench.fw.stop_cause == StopCause.UNDER_TEMPERATURE_CUTOUT
+    cutout = bench.fw.feature.cutout_low_c
+    assert cutout is not None and cutout - 0.2 <= bench.min_true_c <= cutout + 0.2
