@@ -15,6 +15,7 @@ from device.controller import PlanMismatchError, PlanRunner, RunSummary, UsageLe
 from device.driver import DeviceDriver
 from device.limits import DEFAULT_LIMITS, Limits
 from device.plans import BUILTIN_PLANS, Step, TherapyPlan
+from device.session import RunnerState, SessionListener
 from device.supervisor import EndReason, SessionRequest
 from protocols import Mode
 from simulator import DeviceSpec, SimulatorWorld, parse_fault
@@ -202,21 +203,43 @@ async def test_rest_and_daily_limits_hold_across_sessions() -> None:
     assert c.end_reason == EndReason.DAILY_LIMIT and c.actual_minutes == 0
 
 
+class StateWatcher(SessionListener):
+    """Turns the runner's state changes into something a test can await."""
+
+    def __init__(self) -> None:
+        self.changed = asyncio.Condition()
+        self.states: list[RunnerState] = []
+
+    def on_state(self, runner, state) -> None:
+        self.states.append(state)
+        asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self.changed:
+            self.changed.notify_all()
+
+    async def reach(self, state: RunnerState) -> None:
+        async with asyncio.timeout(10), self.changed:
+            await self.changed.wait_for(lambda: self.states and self.states[-1] == state)
+
+
 async def test_user_stop_pause_and_resume() -> None:
     """Pause turns output off and resume back on; a user stop ends user_stopped, output off."""
     async with devices(("heat-pad", "pad"), scale=60) as (world, drivers):
-        runner = PlanRunner(drivers["pad"], single(HEAT), DEFAULT_LIMITS, attended_auto=True)
+        watcher = StateWatcher()
+        runner = PlanRunner(
+            drivers["pad"], single(HEAT), DEFAULT_LIMITS, attended_auto=True, listener=watcher
+        )
         task = asyncio.create_task(runner.run())
         firmware = world.devices["pad"].firmware
-        while runner.current is None or runner.current.state.value != "running":
-            await asyncio.sleep(0.01)
+        await watcher.reach(RunnerState.RUNNING)
+        assert firmware.output_on
         runner.pause()
-        while not firmware.state.name == "PAUSED":
-            await asyncio.sleep(0.01)
+        await watcher.reach(RunnerState.PAUSED)
         assert not firmware.output_on
         runner.resume()
-        while not firmware.output_on:
-            await asyncio.sleep(0.01)
+        await watcher.reach(RunnerState.RUNNING)
+        assert firmware.output_on
         runner.request_stop()
         summary = await asyncio.wait_for(task, 10)
     assert summary.end_reason == EndReason.USER_STOPPED
@@ -228,7 +251,7 @@ async def test_two_devices_at_once_one_faulting() -> None:
     """A pad overheating and a belt running side by side: only the pad stops."""
     async with devices(
         ("heat-pad", "pad"), ("light-belt-1000", "belt"), faults={"pad": ["overheat@30"]}
-    ) as (world, drivers):
+    ) as (_world, drivers):
         pad = PlanRunner(drivers["pad"], single(HEAT), DEFAULT_LIMITS, attended_auto=True)
         belt = PlanRunner(
             drivers["belt"], single(SessionRequest(Mode.LIGHT, 900, level=4)), DEFAULT_LIMITS
