@@ -1,0 +1,238 @@
+"""``therapyctl run``: JSON summary, exit codes, bad input, and signals against sim serve."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.simserve import THERAPYCTL, sim_serve
+
+SUMMARY_KEYS = {
+    "session_id",
+    "device",
+    "requested_minutes",
+    "planned_minutes",
+    "actual_minutes",
+    "end_reason",
+    "limits_applied",
+    "max_temperature_c",
+    "min_temperature_c",
+    "cem43_minutes",
+    "energy_j",
+    "events",
+}
+
+
+def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [THERAPYCTL, "run", *args], check=False, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_completed_session_prints_the_json_summary_and_exits_0() -> None:
+    """--json: one object with every documented field; exit 0 for completed."""
+    result = run(
+        "--sim",
+        "heat-pad",
+        "--mode",
+        "heat",
+        "--setpoint",
+        "44",
+        "--minutes",
+        "3",
+        "--time-scale",
+        "300",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert set(summary) >= SUMMARY_KEYS
+    assert summary["mode"] == "heat" and summary["end_reason"] == "completed"
+    assert set(summary["device"]) == {"kind", "name", "address", "model", "firmware"}
+    assert summary["device"]["kind"] == "heat-pad"
+    assert summary["requested_minutes"] == 3 and summary["planned_minutes"] == 3
+    assert 2.9 <= summary["actual_minutes"] <= 3.05
+    assert summary["limits_applied"] == [
+        "heat is limited to 43 °C — setpoint 42.5 °C instead of 44 °C"
+    ]
+    assert all({"t_s", "kind", "detail"} == set(e) for e in summary["events"])
+    assert "clamp: heat is limited to 43 °C" in result.stderr  # said on the progress output too
+
+
+def test_safety_stop_exits_3_with_the_reason() -> None:
+    """An injected overheat: end_reason over_temperature and exit code 3."""
+    result = run(
+        "--sim",
+        "heat-pad",
+        "--fault",
+        "overheat@30",
+        "--mode",
+        "heat",
+        "--minutes",
+        "20",
+        "--time-scale",
+        "400",
+        "--attended-ack",
+        "auto",
+        "--json",
+    )
+    assert result.returncode == 3, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["end_reason"] == "over_temperature"
+    assert summary["max_temperature_c"] <= 43.5
+    assert any(e["kind"] == "safety_stop" for e in summary["events"])
+
+
+def test_plan_runs_and_names_the_plan() -> None:
+    """--plan light-daily on a belt: plan in the summary, energy delivered."""
+    result = run(
+        "--sim", "light-belt-420", "--plan", "light-daily", "--time-scale", "600", "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["plan"] == "light-daily" and "mode" not in summary
+    assert summary["energy_j"] == pytest.approx(0.42 * 1800, rel=0.05)
+
+
+def test_human_summary_without_json() -> None:
+    """Without --json: a readable summary on stdout."""
+    result = run("--sim", "thermal-pad", "--mode", "cold", "--minutes", "25", "--time-scale", "600")
+    assert result.returncode == 0, result.stderr
+    assert "cold ended completed" in result.stdout
+    assert "limit applied: cold sessions are limited to 20 min — running 20" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--mode", "heat", "--minutes", "5"], "exactly one of --device or --sim"),
+        (
+            ["--sim", "heat-pad", "--device", "x", "--mode", "heat", "--minutes", "5"],
+            "exactly one of --device or --sim",
+        ),
+        (["--sim", "heat-pad", "--mode", "heat"], "--mode needs --minutes"),
+        (
+            ["--sim", "heat-pad", "--mode", "heat", "--minutes", "5", "--power", "400"],
+            "--power is for --mode light",
+        ),
+        (["--sim", "toaster", "--mode", "heat", "--minutes", "5"], "unknown kind"),
+        (
+            ["--sim", "heat-pad", "--fault", "melt@5", "--mode", "heat", "--minutes", "5"],
+            "unknown fault",
+        ),
+        (
+            ["--sim", "heat-pad", "--plan", "heat", "--mode", "heat"],
+            "exactly one of --plan or --mode",
+        ),
+        (["--sim", "heat-pad", "--mode", "heat", "--minutes", "-2"], "more than 0"),
+        (["--sim", "heat-pad", "--mode", "warm", "--minutes", "2"], "'warm' is not one of"),
+        (
+            ["--sim", "heat-pad", "--mode", "heat", "--minutes", "2", "--radio", "x"],
+            "--radio goes with --device",
+        ),
+    ],
+)
+def test_usage_errors_exit_2_without_traceback(args: list[str], message: str) -> None:
+    """Wrong arguments: exit 2 and a message naming the problem."""
+    result = run(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_malformed_plan_file_names_the_line(tmp_path: Path) -> None:
+    """A TOML syntax error and a bad value each give the file and line, exit 1."""
+    broken = tmp_path / "broken.toml"
+    broken.write_text('name = "x"\n[[step]]\nmode = "heat"\nminutes = = 5\n')
+    result = run("--sim", "heat-pad", "--plan", str(broken))
+    assert result.returncode == 1
+    assert f"{broken}, line 4" in result.stderr and "Traceback" not in result.stderr
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text(
+        'name = "x"\n\n[[step]]\nmode = "heat"\nminutes = 5\n\n[[step]]\nmode = "hot"\nminutes = 5\n'
+    )
+    result = run("--sim", "heat-pad", "--plan", str(wrong))
+    assert result.returncode == 1
+    assert f"{wrong}, line 7: step 2: mode must be heat, cold or light, got 'hot'" in result.stderr
+
+
+def test_plan_needing_a_mode_the_device_lacks_is_an_error() -> None:
+    """contrast on a heat-only pad: one clear line, exit 1."""
+    result = run("--sim", "heat-pad", "--plan", "contrast", "--time-scale", "100")
+    assert result.returncode == 1
+    assert "the contrast plan needs cold and heat; a heat-pad cannot do cold" in result.stderr
+
+
+def test_limits_file_may_only_tighten(tmp_path: Path) -> None:
+    """A limits file asking for 47 °C is refused, naming the line and the hard cap."""
+    limits = tmp_path / "limits.toml"
+    limits.write_text("# stricter heat\nheat_ceiling_c = 47\n")
+    result = run("--sim", "heat-pad", "--mode", "heat", "--minutes", "1", "--limits", str(limits))
+    assert result.returncode == 1
+    assert (
+        f"{limits}, line 2: limit heat_ceiling_c: 47 is above the hard cap of 45" in result.stderr
+    )
+
+
+def test_tightened_limits_file_is_applied(tmp_path: Path) -> None:
+    """A ceiling of 41 °C from the file clamps the setpoint to 40.5 °C."""
+    limits = tmp_path / "limits.toml"
+    limits.write_text("heat_ceiling_c = 41\n")
+    result = run(
+        "--sim",
+        "heat-pad",
+        "--mode",
+        "heat",
+        "--setpoint",
+        "43",
+        "--minutes",
+        "1",
+        "--time-scale",
+        "100",
+        "--limits",
+        str(limits),
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "setpoint 40.5 °C instead of 43 °C" in json.loads(result.stdout)["limits_applied"][0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+async def test_signal_during_run_leaves_the_served_device_off(sig: signal.Signals) -> None:
+    """Ctrl-C or SIGTERM: the output goes off before exit, as the simulator itself reports."""
+    async with sim_serve("--device", "heat-pad:pad", time_scale=20) as serve:
+        process = await asyncio.create_subprocess_exec(
+            THERAPYCTL,
+            "run",
+            "--device",
+            "pad",
+            "--radio",
+            serve.radio,
+            "--mode",
+            "heat",
+            "--minutes",
+            "15",
+            "--time-scale",
+            "20",
+            "--attended-ack",
+            "auto",
+            "--json",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        await serve.wait_for(20, device="pad", event="state", state="running", output_on=True)
+        process.send_signal(sig)
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode == 130, err.decode()
+        assert json.loads(out)["end_reason"] == "user_stopped"
+        off = await serve.wait_for(10, device="pad", event="state", output_on=False)
+        assert off["stop_cause"] == "stop_command" and off["state"] == "idle"
+        assert serve.events.index(off) > serve.events.index(
+            await serve.wait_for(1, device="pad", event="state", state="running")
+        )
