@@ -154,7 +154,8 @@ def test_malformed_plan_file_names_the_line(tmp_path: Path) -> None:
     assert f"{broken}, line 4" in result.stderr and "Traceback" not in result.stderr
     wrong = tmp_path / "wrong.toml"
     wrong.write_text(
-        'name = "x"\n\n[[step]]\nmode = "heat"\nminutes = 5\n\n[[step]]\nmode = "hot"\nminutes = 5\n'
+        'name = "x"\n\n[[step]]\nmode = "heat"\nminutes = 5\n\n'
+        '[[step]]\nmode = "hot"\nminutes = 5\n'
     )
     result = run("--sim", "heat-pad", "--plan", str(wrong))
     assert result.returncode == 1
