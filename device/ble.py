@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -213,6 +214,8 @@ class TherapyLink:
         self._status_queues: list[asyncio.Queue[Any]] = []
         self.bad_packets = 0
         self.lost = asyncio.Event()
+        # Instrumentation (bench/): called with each decoded Status and its arrival time.
+        self.on_status_arrival: Callable[[Status, float], None] | None = None
 
     @classmethod
     async def connect(
@@ -284,6 +287,8 @@ class TherapyLink:
             self.bad_packets += 1
             logger.warning("%s: %s", self.address, exc)
             return
+        if self.on_status_arrival is not None:
+            self.on_status_arrival(status, time.perf_counter())
         for queue in self._status_queues:
             queue.put_nowait(status)
 

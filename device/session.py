@@ -263,9 +263,13 @@ class SessionRunner:
     async def _supervise(self, supervisor: Supervisor) -> None:
         while supervisor.active:
             deadline = supervisor.next_deadline()
+            if deadline is not None and self.now() >= deadline:
+                await self._act(supervisor.on_timer(self.now()))
+                continue
             timeout = None if deadline is None else self.clock.wall_s(deadline - self.now())
             try:
-                item = await asyncio.wait_for(self._inbox.get(), timeout)
+                async with asyncio.timeout(timeout):
+                    item = await self._inbox.get()
             except TimeoutError:
                 await self._act(supervisor.on_timer(self.now()))
                 continue

@@ -293,7 +293,9 @@ class Supervisor:
             setpoint = self._setpoint(request, clamps)
             if setpoint is None:
                 return self._refuse(
-                    EndReason.DEVICE_FAULT, "give a setpoint or a level the device has"
+                    EndReason.DEVICE_FAULT,
+                    "give a setpoint or a level the device has, within the limits and the"
+                    " device's own range",
                 )
             start = Start(mode, 0, setpoint, max(1, int(duration_s)))
             plan = Plan(start, tuple(clamps), setpoint_c=setpoint)
@@ -334,6 +336,8 @@ class Supervisor:
                     )
                 )
                 setpoint = high
+            if feature.heat_min_c is not None and high < feature.heat_min_c:
+                return None  # the ceiling is below anything this pad can be set to
             if feature.heat_min_c is not None and setpoint < feature.heat_min_c:
                 clamps.append(
                     Clamp(
@@ -359,6 +363,8 @@ class Supervisor:
                     )
                 )
                 setpoint = low
+            if feature.cold_max_c is not None and low > feature.cold_max_c:
+                return None  # the floor is above anything this pad can be set to
             if feature.cold_max_c is not None and setpoint > feature.cold_max_c:
                 clamps.append(
                     Clamp(

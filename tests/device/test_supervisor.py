@@ -289,3 +289,10 @@ def test_while_stopping_output_on_is_stopped_again_and_off_ends() -> None:
     sup.on_status(status(state=State.IDLE, output_on=False), 2)
     assert sup.phase == Phase.ENDED
     assert sup.end_reason == EndReason.USER_STOPPED
+
+
+def test_a_ceiling_below_what_the_pad_can_do_refuses_instead_of_clamping_above_it() -> None:
+    """Ceiling 29 °C on a pad that heats from 30 °C: no setpoint fits, so no session."""
+    limits = DEFAULT_LIMITS.tightened(heat_ceiling_c=29.0)
+    plan = Supervisor(limits, HEAT_PAD).plan(HEAT_10)
+    assert plan.start is None and "within the limits" in plan.message
