@@ -31,7 +31,7 @@ from device.supervisor import EndReason, SessionRequest
 from protocols import Mode, RenewLease, Status
 from simulator import DeviceSpec, SimulatorWorld
 
-TIME_SCALE = 20.0  # Status every simulated second = every 50 ms of wall time per device
+TIME_SCALE = 10.0  # Status every simulated second: each device streams at 10 Hz
 PLAN = TherapyPlan("bench", (Step(SessionRequest(Mode.HEAT, 600, setpoint_c=42.0)),))
 
 
@@ -70,8 +70,9 @@ async def device_trials(
     reactions: list[float],
     raw: list[float],
     raw_per_trial: int,
+    scale: float,
 ) -> None:
-    driver = TimedDriver(radio, name, Clock(TIME_SCALE))
+    driver = TimedDriver(radio, name, Clock(scale))
     await driver.connect()
     link = driver.link
     arrivals: dict[int, float] = {}
@@ -99,15 +100,15 @@ async def device_trials(
     await driver.close()
 
 
-async def scenario(devices: int, trials: int) -> dict[str, float]:
+async def scenario(devices: int, trials: int, scale: float) -> dict[str, float]:
     names = [f"pad{i}" for i in range(devices)]
-    world = SimulatorWorld([DeviceSpec("heat-pad", n) for n in names], time_scale=TIME_SCALE)
+    world = SimulatorWorld([DeviceSpec("heat-pad", n) for n in names], time_scale=scale)
     reactions: list[float] = []
     raw: list[float] = []
     per_device = max(1, -(-trials // devices))
     async with world, await Radio.attach(world.controller()) as radio:
         await asyncio.gather(
-            *(device_trials(world, radio, n, per_device, reactions, raw, 2) for n in names)
+            *(device_trials(world, radio, n, per_device, reactions, raw, 2, scale) for n in names)
         )
     return {
         "devices": devices,
@@ -124,14 +125,24 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--devices", type=int, nargs="*", default=[1, 8, 32])
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=TIME_SCALE,
+        help="each device streams Status at this many Hz",
+    )
     args = parser.parse_args()
-    print(f"safety reaction latency, {args.trials} trials per row, time scale {TIME_SCALE:g}x")
+    scale = args.time_scale
+    print(
+        f"safety reaction latency, {args.trials} trials per row, each device streaming"
+        f" Status at {scale:g} Hz (time scale {scale:g}x); simulator in-process"
+    )
     print(
         f"{'devices':>7} {'trials':>6} {'raw p50':>9} {'raw p99':>9} {'react p50':>10}"
         f" {'react p99':>10} {'added p50':>10} {'added p99':>10}"
     )
     for devices in args.devices:
-        r = await scenario(devices, args.trials)
+        r = await scenario(devices, args.trials, scale)
         print(
             f"{r['devices']:>7} {r['trials']:>6}"
             f" {r['raw_p50_ms']:>7.2f}ms {r['raw_p99_ms']:>7.2f}ms"

@@ -1,8 +1,9 @@
 """The ``therapyctl`` command line.
 
 This module is the composition root: it is the one place in ``ui`` allowed to start the
-simulator (``sim serve``, ``demo``) and hand its virtual radio to the device layer; the rest
-of ``ui`` only uses ``device``'s public API and ``protocols`` types.
+simulator (``sim serve``, ``run --sim``) and hand its virtual radio to the device layer; the
+rest of ``ui`` only uses ``device``'s public API and ``protocols`` types. Every command that
+turns a device's output on goes through ``device``'s session runner and its supervisor.
 
 Exit codes: 0 success (``run``: the session completed); 1 an error (device, radio,
 simulator, file); 2 a usage error (bad option); 3 ``run`` ended by a safety stop; 130 stopped
@@ -22,9 +23,9 @@ from typing import Any, TypeVar
 
 import click
 
-from device import Radio, TherapyLink, scan
+from device import Radio, scan
 from device.session import SessionListener
-from protocols import Mode, RenewLease, ResultCode, Start, State, Stop, TherapyctlError
+from protocols import Mode, TherapyctlError
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -212,112 +213,6 @@ def sim_serve(
                 await asyncio.Event().wait()
 
     _run(main)
-
-
-# ---------------------------------------------------------------------------- demo
-
-
-@cli.command("demo")
-@click.option(
-    "--kind",
-    default="heat-pad",
-    show_default=True,
-    type=click.Choice(["heat-pad", "thermal-pad"]),
-    help="The device to simulate.",
-)
-@click.option(
-    "--minutes",
-    type=float,
-    default=10.0,
-    show_default=True,
-    callback=_positive,
-    help="Session length (simulated minutes, at most 20).",
-)
-@click.option(
-    "--setpoint",
-    "setpoint_c",
-    type=float,
-    default=41.0,
-    show_default=True,
-    help="Pad setpoint in °C.",
-)
-@click.option(
-    "--time-scale",
-    type=float,
-    default=60.0,
-    show_default=True,
-    callback=_positive,
-    metavar="X",
-    help="Simulated time runs X times faster than wall time.",
-)
-def demo(kind: str, minutes: float, setpoint_c: float, time_scale: float) -> None:
-    """A short heat session against an in-process simulated pad, through the whole BLE path."""
-    import simulator
-
-    if minutes > 20:
-        raise click.BadParameter("heat sessions are limited to 20 min", param_hint="--minutes")
-
-    async def main() -> None:
-        world = simulator.SimulatorWorld(
-            [simulator.DeviceSpec(kind, "demo-pad")], time_scale=time_scale
-        )
-        async with world, await Radio.attach(world.controller()) as radio:
-            found = await scan(radio, timeout_s=0.5)
-            click.echo(f"found {', '.join(f'{f.name} ({f.kind})' for f in found)}")
-            link = await TherapyLink.connect(radio, found[0])
-            try:
-                await _demo_session(link, minutes, setpoint_c, time_scale)
-            finally:
-                with contextlib.suppress(TherapyctlError):
-                    await link.request(Stop())
-                await link.disconnect()
-
-    _run(main)
-
-
-async def _demo_session(link: TherapyLink, minutes: float, setpoint_c: float, scale: float) -> None:
-    info = await link.read_device_info()
-    feature = await link.read_feature()
-    click.echo(
-        f"connected: {info.model} serial {info.serial} firmware {info.firmware}, "
-        f"battery {await link.read_battery()} %, MTU {link.mtu}"
-    )
-    click.echo(
-        f"device limits: heat {feature.heat_min_c:g}-{feature.heat_max_c:g} °C, "
-        f"cut-out {feature.cutout_high_c:g} °C, max session {feature.max_session_s // 60} min"
-    )
-    lease_ms = min(feature.lease_max_ms, max(feature.lease_min_ms, 10_000))
-    await link.set_lease(lease_ms)
-    response = await link.request(Start(Mode.HEAT, 0, setpoint_c, round(minutes * 60)))
-    if response.result != ResultCode.SUCCESS:
-        raise TherapyctlError(f"the device refused the session: {response.result.name}")
-    click.echo(f"heat session started: {setpoint_c:g} °C for {minutes:g} min ({scale:g}x time)")
-    renew_every_s = lease_ms / 1000 / 3 / scale
-    async with link.statuses() as statuses:
-        loop = asyncio.get_running_loop()
-        next_renew = loop.time() + renew_every_s
-        last_line = -1
-        while True:
-            timeout = max(0.0, next_renew - loop.time())
-            try:
-                status = await asyncio.wait_for(statuses.get(), timeout)
-            except TimeoutError:
-                await link.request(RenewLease())
-                next_renew = loop.time() + renew_every_s
-                continue
-            if status is None:
-                raise TherapyctlError("the link to the device was lost")
-            if status.elapsed_s // 30 != last_line or status.state != State.RUNNING:
-                last_line = status.elapsed_s // 30
-                temp = "--" if status.temperature_c is None else f"{status.temperature_c:.1f}"
-                click.echo(
-                    f"  t={status.elapsed_s // 60:02d}:{status.elapsed_s % 60:02d} "
-                    f"{temp} °C  heater {status.power_mw / 1000:4.1f} W  "
-                    f"remaining {status.remaining_s} s  battery {status.battery_pct} %"
-                )
-            if status.state != State.RUNNING:
-                click.echo(f"session ended: {status.stop_cause.name.lower().replace('_', ' ')}")
-                return
 
 
 # ---------------------------------------------------------------------------- run

@@ -1,4 +1,4 @@
-"""``therapyctl scan`` error handling and the in-process demo."""
+"""``therapyctl scan`` error handling."""
 
 from __future__ import annotations
 
@@ -43,23 +43,3 @@ def test_scan_bad_input_is_a_clear_error(args: list[str], code: int, message: st
     assert result.returncode == code
     assert message in result.stderr
     assert "Traceback" not in result.stderr
-
-
-def test_demo_runs_a_session_through_the_ble_path() -> None:
-    """The README's demo: a simulated pad found, connected, heated and completed."""
-    result = run("demo", "--minutes", "2", "--time-scale", "120")
-    assert result.returncode == 0, result.stderr
-    assert "found demo-pad (heat-pad)" in result.stdout
-    assert "heat session started" in result.stdout
-    assert result.stdout.rstrip().endswith("session ended: completed")
-    temps = [
-        float(line.split()[1]) for line in result.stdout.splitlines() if line.startswith("  t=")
-    ]
-    assert temps[-1] > temps[0] + 3  # it warmed up
-
-
-def test_demo_refuses_a_heat_session_over_20_minutes() -> None:
-    """Heat guidance: up to 20 min at a time; the demo will not ask for more."""
-    result = run("demo", "--minutes", "21")
-    assert result.returncode == 2
-    assert "limited to 20 min" in result.stderr
