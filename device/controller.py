@@ -12,9 +12,16 @@ import uuid
 from dataclasses import dataclass, field
 
 from device.driver import DeviceDriver, DeviceIdentity
+from device.journal import JournalWriter
 from device.limits import Limits
 from device.plans import Step, TherapyPlan
-from device.session import SessionEvent, SessionListener, SessionResult, SessionRunner
+from device.session import (
+    CompositeListener,
+    SessionEvent,
+    SessionListener,
+    SessionResult,
+    SessionRunner,
+)
 from device.supervisor import EndReason, SessionRequest, Usage
 from protocols import Mode, ModeSupport, TherapyctlError
 
@@ -28,8 +35,15 @@ class PlanMismatchError(TherapyctlError):
 class UsageLedger:
     """What sessions used, per device: light time per day, the end of the last heat session.
 
-    In memory, in simulated seconds of this process's clock.
+    In memory, in simulated seconds of this process's clock. :class:`JournalLedger` keeps it
+    in the journal instead, across restarts and processes.
     """
+
+    async def usage_for(self, device_key: str, now_s: float) -> Usage:
+        return self.usage(device_key, now_s)
+
+    async def recorded(self, device_key: str, session_id: str, result: SessionResult) -> None:
+        self.record(device_key, result)
 
     def __init__(self) -> None:
         self._light: dict[str, list[tuple[float, float]]] = {}
@@ -128,15 +142,28 @@ class PlanRunner:
         attended_auto: bool = False,
         listener: SessionListener | None = None,
         single_session: bool = False,
+        journal: JournalWriter | None = None,
     ) -> None:
         self.driver = driver
         self.plan = plan
         self.limits = limits
-        self.ledger = ledger or UsageLedger()
         self.attended_auto = attended_auto
-        self.listener = listener
         self.single_session = single_session
         self.session_id = uuid.uuid4().hex[:12]
+        self.journal = journal
+        if ledger is None and journal is not None:
+            from device.recording import JournalLedger
+
+            ledger = JournalLedger(journal, driver.clock.time_scale)
+        self.ledger = ledger or UsageLedger()
+        recorder = None
+        if journal is not None:
+            from device.recording import JournalRecorder
+
+            recorder = JournalRecorder(journal, self.session_id)
+        self.listener: SessionListener | None = (
+            CompositeListener(listener, recorder) if recorder else listener
+        )
         self.current: SessionRunner | None = None
         self.step_index = 0
         self._stopped = asyncio.Event()
@@ -161,8 +188,54 @@ class PlanRunner:
             self.current.acknowledge()
 
     async def run(self) -> RunSummary:
-        clock = self.driver.clock
+        """Run the plan; with a journal, record it from start to end (also if cancelled)."""
         check_plan_fits(self.plan, self.driver)
+        journal = self.journal
+        if journal is not None:
+            assert self.driver.identity is not None
+            identity = self.driver.identity
+            journal.begin(
+                self.session_id,
+                {**identity.as_json(), "serial": identity.serial},
+                mode=self._mode_name(),
+                plan=None if self._single() else self.plan.name,
+                requested_minutes=self.plan.minutes,
+                time_scale=self.driver.clock.time_scale,
+                limits=self.limits.as_dict(),
+            )
+        try:
+            summary = await self._run_steps()
+        except asyncio.CancelledError:
+            if journal is not None:
+                journal.end(
+                    self.session_id,
+                    end_reason=EndReason.USER_STOPPED.value,
+                    end_detail="interrupted",
+                )
+            raise
+        if journal is not None:
+            journal.end(
+                self.session_id,
+                planned_minutes=summary.planned_minutes,
+                actual_minutes=summary.actual_minutes,
+                end_reason=summary.end_reason.value,
+                end_detail=summary.end_detail,
+                max_temperature_c=summary.max_temperature_c,
+                min_temperature_c=summary.min_temperature_c,
+                cem43_minutes=summary.cem43_minutes,
+                energy_j=summary.energy_j,
+            )
+        return summary
+
+    def _single(self) -> bool:
+        return self.single_session and len(self.plan.steps) == 1
+
+    def _mode_name(self) -> str | None:
+        first = self.plan.steps[0].request
+        return first.mode.name.lower() if self._single() and first else None
+
+    async def _run_steps(self) -> RunSummary:
+        clock = self.driver.clock
         t0 = clock.now()
         key = self.driver.identity.address if self.driver.identity else "?"
         results: list[SessionResult] = []
@@ -201,7 +274,7 @@ class PlanRunner:
         runner = SessionRunner(
             self.driver,
             self.limits,
-            usage=self.ledger.usage(key, self.driver.clock.now()),
+            usage=await self.ledger.usage_for(key, self.driver.clock.now()),
             attended_auto=self.attended_auto,
             listener=self.listener,
             session_id=self.session_id,
@@ -215,7 +288,7 @@ class PlanRunner:
         finally:
             self.current = None
             self.events.extend(runner.events)
-        self.ledger.record(key, result)
+        await self.ledger.recorded(key, self.session_id, result)
         return result
 
     async def _rest(self, step: Step) -> bool:
@@ -228,6 +301,8 @@ class PlanRunner:
 
     def _record(self, event: SessionEvent) -> None:
         self.events.append(event)
+        if self.listener is not None:
+            self.listener.on_event(None, event)
 
     def _summary(
         self,
@@ -242,13 +317,11 @@ class PlanRunner:
         temps_min = [
             r.tally.min_temperature_c for r in results if r.tally.min_temperature_c is not None
         ]
-        single = self.single_session and len(self.plan.steps) == 1
-        first = self.plan.steps[0].request
         return RunSummary(
             session_id=self.session_id,
             device=self.driver.identity,
-            mode=first.mode.name.lower() if single and first else None,
-            plan=None if single else self.plan.name,
+            mode=self._mode_name(),
+            plan=None if self._single() else self.plan.name,
             requested_minutes=self.plan.minutes,
             planned_minutes=planned_s / 60,
             actual_minutes=sum(r.actual_minutes for r in results),

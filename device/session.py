@@ -99,8 +99,8 @@ class SessionListener:
     def on_status(self, runner: SessionRunner, status: Status) -> None:
         """A Status notification was processed."""
 
-    def on_event(self, runner: SessionRunner, event: SessionEvent) -> None:
-        """An event was recorded."""
+    def on_event(self, runner: SessionRunner | None, event: SessionEvent) -> None:
+        """An event was recorded (``runner`` is None for plan-level events: steps)."""
 
     def on_prompt(self, runner: SessionRunner, deadline_s: float) -> None:
         """The attended-use check needs an answer before ``deadline_s``."""
@@ -477,3 +477,26 @@ class SessionRunner:
             if self._renew_failures >= RENEW_FAILURES_BEFORE_FAULT:
                 self._inbox.put_nowait(_Command.DEVICE_REJECTS)
                 return
+
+
+class CompositeListener(SessionListener):
+    """Several listeners as one (progress line, journal, UI)."""
+
+    def __init__(self, *listeners: SessionListener | None) -> None:
+        self.listeners = [listener for listener in listeners if listener is not None]
+
+    def on_state(self, runner: SessionRunner, state: RunnerState) -> None:
+        for listener in self.listeners:
+            listener.on_state(runner, state)
+
+    def on_status(self, runner: SessionRunner, status: Status) -> None:
+        for listener in self.listeners:
+            listener.on_status(runner, status)
+
+    def on_event(self, runner: SessionRunner | None, event: SessionEvent) -> None:
+        for listener in self.listeners:
+            listener.on_event(runner, event)
+
+    def on_prompt(self, runner: SessionRunner, deadline_s: float) -> None:
+        for listener in self.listeners:
+            listener.on_prompt(runner, deadline_s)

@@ -34,7 +34,7 @@ fi
 stamp=.venv/.therapyctl-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[dev]'
+  .venv/bin/python -m pip install --quiet -e '.[dev,plot]'
   touch "$stamp"
 fi
 echo "therapyctl is installed: .venv/bin/therapyctl"
