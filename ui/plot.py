@@ -3,6 +3,7 @@ steps and safety events marked. matplotlib (the ``plot`` extra), drawn off-scree
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -115,10 +116,10 @@ def _break_gaps(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
     chart does not draw a line through time with no data."""
     if len(samples) < 3:
         return samples
-    steps = sorted(b["t_s"] - a["t_s"] for a, b in zip(samples, samples[1:], strict=False))
+    steps = sorted(b["t_s"] - a["t_s"] for a, b in itertools.pairwise(samples))
     gap = max(10 * steps[len(steps) // 2], 1e-9)
     out: list[dict[str, Any]] = [samples[0]]
-    for a, b in zip(samples, samples[1:], strict=False):
+    for a, b in itertools.pairwise(samples):
         if b["t_s"] - a["t_s"] > gap:
             out.append(
                 {
