@@ -246,8 +246,8 @@ def close_interrupted(conn: sqlite3.Connection) -> int:
     ).fetchall()
     closed = 0
     for row in rows:
-        if row["host"] == host and _pid_alive(row["pid"]) and row["pid"] != os.getpid():
-            continue  # still running in another process here
+        if row["host"] == host and _pid_alive(row["pid"]):
+            continue  # still running, here or in another process on this host
         if row["host"] != host:
             continue  # cannot tell for another host: leave it
         last = conn.execute(
@@ -604,6 +604,29 @@ class JournalReader:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._conn = read_connection(path)
+        try:
+            unfinished = self._conn.execute(
+                "SELECT count(*) FROM sessions WHERE ended_at IS NULL"
+            ).fetchone()[0]
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise _translate(str(path), exc) from exc
+        if unfinished:
+            self._close_interrupted()
+
+    def _close_interrupted(self) -> None:
+        """Any start of therapyctl closes sessions left open by a dead process (if it can
+        write here; on a read-only journal they simply show as unfinished)."""
+        try:
+            writer = open_for_writing(self.path)
+        except JournalError:
+            return
+        try:
+            close_interrupted(writer)
+        except sqlite3.Error as exc:
+            logger.info("could not close interrupted sessions: %s", exc)
+        finally:
+            writer.close()
 
     def close(self) -> None:
         self._conn.close()

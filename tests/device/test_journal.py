@@ -22,14 +22,25 @@ from device.journal import (
 from tests.device.helpers import status
 
 IDENTITY = {
-    "kind": "heat-pad", "name": "pad", "address": "C0:11:22:33:44:55", "model": "heat-pad",
-    "firmware": "sim-1.0.0", "serial": "SIM-1",
+    "kind": "heat-pad",
+    "name": "pad",
+    "address": "C0:11:22:33:44:55",
+    "model": "heat-pad",
+    "firmware": "sim-1.0.0",
+    "serial": "SIM-1",
 }
 
 
 def begin(writer: JournalWriter, session_id: str, mode: str = "heat") -> None:
-    writer.begin(session_id, IDENTITY, mode=mode, plan=None, requested_minutes=10,
-                 time_scale=1.0, limits={"heat_ceiling_c": 43.0})
+    writer.begin(
+        session_id,
+        IDENTITY,
+        mode=mode,
+        plan=None,
+        requested_minutes=10,
+        time_scale=1.0,
+        limits={"heat_ceiling_c": 43.0},
+    )
 
 
 def wait_until(predicate, timeout_s: float = 3.0) -> float:
@@ -149,8 +160,12 @@ def test_an_unfinished_session_of_a_dead_process_is_closed_as_interrupted(tmp_pa
     for i in range(10):
         writer.sample("crashed", float(i * 6), status(seq=i + 1, temperature_c=35 + i / 10))
     writer.close()
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     conn = sqlite3.connect(path)
     with conn:
         conn.execute("UPDATE sessions SET pid = ?", (int(dead.stdout),))
