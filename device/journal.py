@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from device.supervisor import Usage
 from protocols import Status, TherapyctlError
@@ -71,9 +71,12 @@ MIGRATIONS: tuple[str, ...] = (
         min_temperature_c REAL,
         cem43_minutes REAL,
         energy_j REAL,
-        limits_json TEXT NOT NULL,
         host TEXT NOT NULL,
         pid INTEGER NOT NULL
+    );
+    CREATE TABLE session_limits (
+        session_id TEXT PRIMARY KEY REFERENCES sessions(id),
+        limits_json TEXT NOT NULL
     );
     CREATE INDEX sessions_started ON sessions(started_at);
     CREATE INDEX sessions_device ON sessions(device_id, started_at);
@@ -485,7 +488,7 @@ class JournalWriter:
                 ).fetchone()[0]
                 conn.execute(
                     "INSERT INTO sessions (id, device_id, mode, plan, started_at, time_scale,"
-                    " requested_minutes, limits_json, host, pid) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    " requested_minutes, host, pid) VALUES (?,?,?,?,?,?,?,?,?)",
                     (
                         item.session_id,
                         device_id,
@@ -494,10 +497,13 @@ class JournalWriter:
                         item.at,
                         item.time_scale,
                         item.requested_minutes,
-                        json.dumps(item.limits),
                         socket.gethostname(),
                         os.getpid(),
                     ),
+                )
+                conn.execute(
+                    "INSERT INTO session_limits VALUES (?, ?)",
+                    (item.session_id, json.dumps(item.limits)),
                 )
             case _Event():
                 if item.kind == "step":
@@ -536,8 +542,9 @@ class JournalWriter:
 # ---------------------------------------------------------------------------- reading
 
 
-@dataclass(frozen=True, slots=True)
-class SessionRow:
+class SessionRow(NamedTuple):
+    """One session as ``history`` lists it (a named tuple: 10,000 of them build fast)."""
+
     session_id: str
     started_at: float
     ended_at: float | None
@@ -654,7 +661,12 @@ class JournalReader:
         if limit is not None:
             sql += " LIMIT ?"
             params = (*params, limit)
-        return [SessionRow(**dict(row)) for row in self._query(sql, params)]
+        try:
+            cursor = self._conn.execute(sql, params)
+            cursor.row_factory = None  # plain tuples, in SessionRow's field order: fast
+            return list(map(SessionRow._make, cursor.fetchall()))
+        except sqlite3.Error as exc:
+            raise _translate(str(self.path), exc) from exc
 
     def _filters(self, device: str | None, since: date | None) -> tuple[str, tuple[Any, ...]]:
         clauses: list[str] = []
@@ -695,7 +707,9 @@ class JournalReader:
         return SessionRow(**dict(rows[0]))
 
     def limits(self, session_id: str) -> dict[str, float]:
-        rows = self._query("SELECT limits_json FROM sessions WHERE id = ?", (session_id,))
+        rows = self._query(
+            "SELECT limits_json FROM session_limits WHERE session_id = ?", (session_id,)
+        )
         return dict(json.loads(rows[0]["limits_json"])) if rows else {}
 
     def events(self, session_id: str) -> list[dict[str, Any]]:
