@@ -76,7 +76,7 @@ def test_safety_stop_exits_3_with_the_reason() -> None:
         "--minutes",
         "20",
         "--time-scale",
-        "400",
+        "150",
         "--attended-ack",
         "auto",
         "--json",
