@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # Derandomized: the same examples every run, so the suite is deterministic.
@@ -13,3 +14,12 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("therapyctl")
+
+
+@pytest.fixture(autouse=True)
+def private_journal(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Every test (and every therapyctl it starts) gets a journal of its own: no test sees
+    another's sessions (daily light time, heat rest) through the default journal."""
+    path = tmp_path_factory.mktemp("journal") / "journal.sqlite3"
+    monkeypatch.setenv("THERAPYCTL_DB", str(path))
+    return path
