@@ -78,6 +78,70 @@ def _db_path(value: str | None) -> Path:
 _DB_HELP = "The journal (SQLite). Default: $THERAPYCTL_DB, or the user's data directory."
 
 
+def _mqtt_options(command: Any) -> Any:
+    """--mqtt and its TLS / naming options (run, serve)."""
+    options = [
+        click.option(
+            "--mqtt",
+            "mqtt_url",
+            metavar="URL",
+            help="Report to this MQTT broker: mqtt://[user[:password]@]host[:port] or mqtts://...",
+        ),
+        click.option("--mqtt-ca", metavar="FILE", help="CA certificate for mqtts://."),
+        click.option("--mqtt-cert", metavar="FILE", help="Client certificate for mqtts://."),
+        click.option("--mqtt-key", metavar="FILE", help="Client key for mqtts://."),
+        click.option(
+            "--mqtt-prefix",
+            default="therapyctl",
+            show_default=True,
+            metavar="PREFIX",
+            help="Topic prefix.",
+        ),
+        click.option(
+            "--mqtt-node",
+            metavar="ID",
+            help="This controller's id in topics (default: the host name).",
+        ),
+        click.option(
+            "--remote-control",
+            is_flag=True,
+            help="Accept remote start/pause/resume/ack over MQTT (stop is always accepted).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _mqtt_settings(
+    url: str | None,
+    ca: str | None,
+    cert: str | None,
+    key: str | None,
+    prefix: str,
+    node: str | None,
+    remote: bool,
+) -> Any:
+    if url is None:
+        if any((ca, cert, key, node, remote)):
+            raise click.UsageError("the --mqtt-* options and --remote-control need --mqtt URL")
+        return None
+    from device.mqtt import MqttConfigError, MqttSettings
+
+    try:
+        return MqttSettings.from_url(
+            url,
+            ca_file=ca,
+            cert_file=cert,
+            key_file=key,
+            prefix=prefix,
+            node_id=node,
+            remote_control=remote,
+        )
+    except MqttConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--mqtt") from exc
+
+
 def _positive(_ctx: click.Context, _param: click.Parameter, value: float) -> float:
     if not value > 0:
         raise click.BadParameter(f"must be greater than 0, got {value:g}")
@@ -297,6 +361,7 @@ def sim_serve(
     help="A TOML file tightening the safety limits.",
 )
 @click.option("--db", "db", metavar="PATH", help=_DB_HELP)
+@_mqtt_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary at the end.")
 def run_command(
     device_target: str | None,
@@ -313,9 +378,19 @@ def run_command(
     attended_ack: str | None,
     limits_file: str | None,
     db: str | None,
+    mqtt_url: str | None,
+    mqtt_ca: str | None,
+    mqtt_cert: str | None,
+    mqtt_key: str | None,
+    mqtt_prefix: str,
+    mqtt_node: str | None,
+    remote_control: bool,
     as_json: bool,
 ) -> None:
     """Run a therapy session or plan, supervised and journaled, until it ends."""
+    mqtt = _mqtt_settings(
+        mqtt_url, mqtt_ca, mqtt_cert, mqtt_key, mqtt_prefix, mqtt_node, remote_control
+    )
     from device.config import load_limits
     from device.limits import DEFAULT_LIMITS
     from device.plans import Step, TherapyPlan, resolve_plan
@@ -395,6 +470,7 @@ def run_command(
         attended_ack == "auto",
         as_json,
         _db_path(db),
+        mqtt,
     )
     if as_json:
         click.echo(json.dumps(summary.as_json(), indent=2, ensure_ascii=False))
@@ -419,6 +495,7 @@ def _run_session(
     attended_auto: bool,
     as_json: bool,
     db_path: Path,
+    mqtt: Any = None,
 ) -> Any:
     from device.clock import Clock
     from device.controller import PlanRunner
@@ -426,6 +503,24 @@ def _run_session(
     from device.journal import JournalWriter
 
     progress = _Progress(quiet=False)
+    active: list[Any] = []
+
+    async def handle(key: str, command: Any) -> Any:
+        from device.mqtt import CommandResult
+
+        runner = active[0] if active else None
+        if runner is None:
+            return CommandResult(False, "rejected", "the session has not started yet")
+        actions = {
+            "stop": runner.request_stop,
+            "pause": runner.pause,
+            "resume": runner.resume,
+            "ack": runner.acknowledge,
+        }
+        if command.command == "start":
+            return CommandResult(False, "rejected", "a session is already running on this device")
+        actions[command.command]()
+        return CommandResult(True, "accepted", f"{command.command} sent")
 
     async def main() -> Any:
         async with contextlib.AsyncExitStack() as stack:
@@ -436,21 +531,10 @@ def _run_session(
                     f"journal: closed {journal.closed_interrupted} unfinished session(s) as"
                     " interrupted"
                 )
-            if sim_kind is not None:
-                import simulator
-
-                world = simulator.SimulatorWorld(
-                    [simulator.DeviceSpec(sim_kind, sim_kind)],
-                    faults={sim_kind: sim_faults},
-                    time_scale=time_scale,
-                )
-                await stack.enter_async_context(world)
-                radio = await stack.enter_async_context(await Radio.attach(world.controller()))
-                target = sim_kind
-            else:
-                assert device_target is not None
-                radio = await stack.enter_async_context(await Radio.open(radio_moniker))
-                target = device_target
+            bridge = await _start_bridge(stack, mqtt, handler=handle)
+            radio, target = await _open_target(
+                stack, sim_kind, sim_faults, time_scale, device_target, radio_moniker
+            )
             driver = DeviceDriver(radio, target, Clock(time_scale))
             await driver.connect()
             stack.push_async_callback(driver.close)
@@ -459,12 +543,18 @@ def _run_session(
                 f"connected to {driver.identity.name} ({driver.identity.kind},"
                 f" {driver.identity.address}, firmware {driver.identity.firmware})"
             )
+            reporter = None
+            if bridge is not None:
+                from device.mqtt import MqttReporter
+                from device.session import CompositeListener
+
+                reporter = MqttReporter(bridge, {**driver.identity.as_json()})
             runner = PlanRunner(
                 driver,
                 plan,
                 limits,
                 attended_auto=attended_auto,
-                listener=progress,
+                listener=CompositeListener(progress, reporter),  # type: ignore[arg-type]
                 single_session=single,
                 journal=journal,
             )
@@ -485,8 +575,12 @@ def _run_session(
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, interrupt)
             progress.watch_stdin(runner)
+            active.append(runner)
             try:
-                return await runner.run()
+                summary = await runner.run()
+                if reporter is not None:
+                    reporter.finished(summary.as_json())
+                return summary
             finally:
                 progress.unwatch_stdin()
                 for sig in (signal.SIGINT, signal.SIGTERM):
@@ -613,6 +707,190 @@ def _print_summary(summary: Any) -> None:
         )
     if summary.energy_j:
         click.echo(f"  light energy {summary.energy_j:.0f} J")
+
+
+async def _start_bridge(stack: contextlib.AsyncExitStack, settings: Any, handler: Any) -> Any:
+    """Start the MQTT bridge; a broker that refuses our credentials is an error now, one
+    that is down is retried in the background (it never affects a session)."""
+    if settings is None:
+        return None
+    from device.mqtt import MqttBridge
+
+    bridge = MqttBridge(settings, handler)
+    task = asyncio.create_task(bridge.run(), name="mqtt")
+
+    async def stop() -> None:
+        await bridge.close()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+    stack.push_async_callback(stop)
+    await bridge.wait_first_attempt(5.0)
+    return bridge
+
+
+# ---------------------------------------------------------------------------- serve
+
+
+@cli.command("serve")
+@click.option("--device", "device_target", metavar="NAME|ADDRESS", help="A device to serve.")
+@click.option("--radio", metavar="TRANSPORT", help="With --device: a bumble HCI transport.")
+@click.option("--sim", "sim_kind", metavar="KIND", help="Serve an in-process simulated device.")
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="FAULT@SECONDS",
+    help="With --sim: inject a fault into the first session.",
+)
+@click.option(
+    "--time-scale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    callback=_positive,
+    metavar="X",
+    help="Simulated time runs X times faster than wall time.",
+)
+@click.option(
+    "--attended-ack",
+    type=click.Choice(["auto"]),
+    help="Answer heat's attended-use checks automatically.",
+)
+@click.option(
+    "--limits",
+    "limits_file",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="A TOML file tightening the safety limits.",
+)
+@click.option("--db", "db", metavar="PATH", help=_DB_HELP)
+@_mqtt_options
+def serve(
+    device_target: str | None,
+    radio: str | None,
+    sim_kind: str | None,
+    faults: tuple[str, ...],
+    time_scale: float,
+    attended_ack: str | None,
+    limits_file: str | None,
+    db: str | None,
+    mqtt_url: str | None,
+    mqtt_ca: str | None,
+    mqtt_cert: str | None,
+    mqtt_key: str | None,
+    mqtt_prefix: str,
+    mqtt_node: str | None,
+    remote_control: bool,
+) -> None:
+    """Keep a device connected, report it over MQTT and take remote commands, until stopped."""
+    from device.clock import Clock
+    from device.config import load_limits
+    from device.driver import DeviceDriver
+    from device.journal import JournalWriter
+    from device.limits import DEFAULT_LIMITS
+    from device.mqtt import MqttReporter
+    from device.remote import RemoteController
+
+    if (device_target is None) == (sim_kind is None):
+        raise click.UsageError("give exactly one of --device or --sim")
+    if mqtt_url is None:
+        raise click.UsageError("serve needs --mqtt URL (it is controlled over MQTT)")
+    settings = _mqtt_settings(
+        mqtt_url, mqtt_ca, mqtt_cert, mqtt_key, mqtt_prefix, mqtt_node, remote_control
+    )
+    sim_faults = _parse_sim(sim_kind, faults)
+    try:
+        limits = load_limits(limits_file) if limits_file else DEFAULT_LIMITS
+    except TherapyctlError as exc:
+        _journal_error(exc)
+        return
+
+    async def main() -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            journal = await asyncio.to_thread(JournalWriter, _db_path(db))
+            stack.push_async_callback(asyncio.to_thread, journal.close)
+            holder: list[RemoteController] = []
+
+            async def handle(key: str, command: Any) -> Any:
+                from device.mqtt import CommandResult
+
+                if not holder:
+                    return CommandResult(False, "rejected", "the device is not connected yet")
+                return await holder[0].handle(key, command)
+
+            bridge = await _start_bridge(stack, settings, handle)
+            radio_obj, target = await _open_target(
+                stack, sim_kind, sim_faults, time_scale, device_target, radio
+            )
+            driver = DeviceDriver(radio_obj, target, Clock(time_scale))
+            await driver.connect()
+            stack.push_async_callback(driver.close)
+            assert driver.identity is not None
+            reporter = MqttReporter(bridge, driver.identity.as_json())
+            controller = RemoteController(
+                driver,
+                limits,
+                reporter=reporter,
+                journal=journal,
+                attended_auto=attended_ack == "auto",
+            )
+            stack.push_async_callback(controller.close)
+            holder.append(controller)
+            click.echo(
+                f"serving {driver.identity.name} ({driver.identity.kind}) on"
+                f" {settings.host}:{settings.port} as {settings.prefix}/{settings.node_id};"
+                f" remote control {'on' if settings.remote_control else 'off (stop only)'}",
+                err=True,
+            )
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.Event().wait()
+
+    _run(main)
+
+
+def _parse_sim(sim_kind: str | None, faults: tuple[str, ...]) -> list[Any]:
+    if sim_kind is None:
+        if faults:
+            raise click.UsageError("--fault goes with --sim")
+        return []
+    import simulator
+
+    if sim_kind not in simulator.DEVICE_KINDS:
+        raise click.BadParameter(
+            f"unknown kind {sim_kind!r}; choose one of: {', '.join(simulator.DEVICE_KINDS)}",
+            param_hint="--sim",
+        )
+    try:
+        return [simulator.parse_fault(text) for text in faults]
+    except simulator.SimulatorError as exc:
+        raise click.BadParameter(str(exc), param_hint="--fault") from exc
+
+
+async def _open_target(
+    stack: contextlib.AsyncExitStack,
+    sim_kind: str | None,
+    sim_faults: list[Any],
+    time_scale: float,
+    device_target: str | None,
+    radio_moniker: str | None,
+) -> tuple[Radio, str]:
+    """The radio and device to use: an in-process simulator, or a real/served device."""
+    if sim_kind is not None:
+        import simulator
+
+        world = simulator.SimulatorWorld(
+            [simulator.DeviceSpec(sim_kind, sim_kind)],
+            faults={sim_kind: sim_faults},
+            time_scale=time_scale,
+        )
+        await stack.enter_async_context(world)
+        radio = await stack.enter_async_context(await Radio.attach(world.controller()))
+        return radio, sim_kind
+    assert device_target is not None
+    radio = await stack.enter_async_context(await Radio.open(radio_moniker))
+    return radio, device_target
 
 
 # ---------------------------------------------------------------------------- journal
