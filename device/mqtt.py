@@ -435,9 +435,22 @@ class MqttBridge:
         self._dirty.update(self._retained)  # re-send the latest state after a reconnect
         self.connected.set()
         self._wake.set()
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._pump(client))
-            tasks.create_task(self._listen(client))
+        # Both loops end with the connection; the first failure (a lost broker) is raised
+        # as itself, so run() reconnects.
+        tasks = {
+            asyncio.create_task(self._pump(client), name="mqtt-pump"),
+            asyncio.create_task(self._listen(client), name="mqtt-listen"),
+        }
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for task in done:
+            if task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        raise aiomqtt.MqttError("the broker closed the connection")
 
     async def _send(self, client: aiomqtt.Client, message: _Outgoing) -> None:
         await client.publish(message.topic, message.payload, qos=message.qos, retain=message.retain)
@@ -454,9 +467,15 @@ class MqttBridge:
                     if queue and queue[0] is message:
                         queue.popleft()
                 else:
+                    # Take the topic off first: a newer state arriving during the send
+                    # marks it dirty again instead of being lost.
                     topic = next(iter(self._dirty))
-                    await self._send(client, self._retained[topic])
                     self._dirty.discard(topic)
+                    try:
+                        await self._send(client, self._retained[topic])
+                    except BaseException:
+                        self._dirty.add(topic)
+                        raise
 
     async def _listen(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:

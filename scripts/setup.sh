@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-# System packages the tests need. (The MQTT bridge will add mosquitto here.)
-APT_PACKAGES=()
+# System packages the tests need: mosquitto, the MQTT broker the bridge tests start.
+APT_PACKAGES=(mosquitto)
 
 apt_install() {
   local missing=()
