@@ -158,7 +158,7 @@ def parse_command(payload: bytes) -> RemoteCommand:
         )
     try:
         data = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise CommandRejected("not valid JSON") from None
     if not isinstance(data, dict):
         raise CommandRejected("a command is a JSON object")
@@ -166,7 +166,7 @@ def parse_command(payload: bytes) -> RemoteCommand:
     if not isinstance(command_id, str) or not 1 <= len(command_id) <= 64:
         raise CommandRejected("id must be a string of 1 to 64 characters")
     command = data.get("command")
-    if command not in _COMMANDS:
+    if not isinstance(command, str) or command not in _COMMANDS:
         raise CommandRejected(f"command must be one of {', '.join(sorted(_COMMANDS))}", command_id)
     allowed = {"id", "command"} | (_START_KEYS if command == "start" else set())
     unknown = set(data) - allowed
@@ -175,7 +175,7 @@ def parse_command(payload: bytes) -> RemoteCommand:
     if command != "start":
         return RemoteCommand(command_id, command)
     mode = data.get("mode")
-    if mode not in ("heat", "cold", "light"):
+    if not isinstance(mode, str) or mode not in ("heat", "cold", "light"):
         raise CommandRejected("mode must be heat, cold or light", command_id)
     minutes = _number(data, "minutes", 0.1, 24 * 60, command_id, required=True)
     setpoint = _number(data, "setpoint_c", -20, 80, command_id)
