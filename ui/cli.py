@@ -893,6 +893,38 @@ async def _open_target(
     return radio, device_target
 
 
+# ---------------------------------------------------------------------------- monitor
+
+
+@cli.command("monitor")
+@click.option(
+    "--mqtt",
+    "mqtt_url",
+    required=True,
+    metavar="URL",
+    help="The broker: mqtt://[user[:password]@]host[:port] or mqtts://...",
+)
+@click.option("--mqtt-ca", metavar="FILE", help="CA certificate for mqtts://.")
+@click.option("--mqtt-cert", metavar="FILE", help="Client certificate for mqtts://.")
+@click.option("--mqtt-key", metavar="FILE", help="Client key for mqtts://.")
+@click.option("--mqtt-prefix", default="therapyctl", show_default=True, metavar="PREFIX")
+def monitor(
+    mqtt_url: str,
+    mqtt_ca: str | None,
+    mqtt_cert: str | None,
+    mqtt_key: str | None,
+    mqtt_prefix: str,
+) -> None:
+    """A live view of every controller and session reporting to one broker."""
+    from ui.monitor import MonitorApp
+
+    settings = _mqtt_settings(mqtt_url, mqtt_ca, mqtt_cert, mqtt_key, mqtt_prefix, "monitor", False)
+    error = MonitorApp(settings).run()
+    if error:
+        click.echo(f"therapyctl: error: {error}", err=True)
+        sys.exit(EXIT_ERROR)
+
+
 # ---------------------------------------------------------------------------- journal
 
 

@@ -324,3 +324,31 @@ async def test_password_broker_refuses_an_anonymous_controller(tmp_path: Path) -
         )
         _, err = await asyncio.wait_for(ok.communicate(), 60)
         assert ok.returncode == 0, err.decode()
+
+
+async def test_two_controllers_show_up_in_monitor(tmp_path: Path) -> None:
+    """monitor (Textual, driven by Pilot) lists both controllers' devices, online."""
+    from device.mqtt import MqttSettings
+    from ui.monitor import MonitorApp
+
+    with mosquitto(tmp_path / "broker") as broker:
+        async with (
+            serve(broker.url, "--mqtt-node", "left", "--db", str(tmp_path / "a.db")),
+            serve(broker.url, "--mqtt-node", "right", "--db", str(tmp_path / "b.db")),
+        ):
+            app = MonitorApp(MqttSettings.from_url(broker.url, node_id="monitor"))
+            async with app.run_test(size=(120, 30)) as pilot:
+                async with asyncio.timeout(20):
+                    while len(app.model.rows()) < 2 or set(app.model.availability.values()) != {
+                        "online"
+                    }:
+                        await pilot.pause(0.05)
+                rows = app.model.rows()
+                assert [(r[0], r[1], r[3], r[4]) for r in rows] == [
+                    ("left", "online", "heat-pad", "idle"),
+                    ("right", "online", "heat-pad", "idle"),
+                ]
+                await pilot.pause()
+                table = app.query_one("DataTable")
+                assert table.row_count == 2
+                await pilot.press("q")
