@@ -107,10 +107,52 @@ def _mqtt_options(command: Any) -> Any:
             is_flag=True,
             help="Accept remote start/pause/resume/ack over MQTT (stop is always accepted).",
         ),
+        click.option(
+            "--config",
+            "config_file",
+            type=click.Path(dir_okay=False),
+            metavar="FILE",
+            help="A TOML configuration file: [mqtt] url, ca_file, ... and [limits].",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def _with_config(
+    config_file: str | None,
+    url: str | None,
+    ca: str | None,
+    cert: str | None,
+    key: str | None,
+    prefix: str,
+    node: str | None,
+    remote: bool,
+) -> tuple[Any, Any]:
+    """(limits or None, MQTT settings or None): the configuration file, then the flags."""
+    limits = None
+    if config_file is not None:
+        from device.config import load_config
+
+        try:
+            limits, mqtt = load_config(config_file)
+        except TherapyctlError as exc:
+            click.echo(f"therapyctl: error: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
+        url = url or _str(mqtt.get("url"))
+        ca = ca or _str(mqtt.get("ca_file"))
+        cert = cert or _str(mqtt.get("cert_file"))
+        key = key or _str(mqtt.get("key_file"))
+        if prefix == "therapyctl" and "prefix" in mqtt:
+            prefix = str(mqtt["prefix"])
+        node = node or _str(mqtt.get("node_id"))
+        remote = remote or bool(mqtt.get("remote_control", False))
+    return limits, _mqtt_settings(url, ca, cert, key, prefix, node, remote)
+
+
+def _str(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def _mqtt_settings(
@@ -385,11 +427,19 @@ def run_command(
     mqtt_prefix: str,
     mqtt_node: str | None,
     remote_control: bool,
+    config_file: str | None,
     as_json: bool,
 ) -> None:
     """Run a therapy session or plan, supervised and journaled, until it ends."""
-    mqtt = _mqtt_settings(
-        mqtt_url, mqtt_ca, mqtt_cert, mqtt_key, mqtt_prefix, mqtt_node, remote_control
+    config_limits, mqtt = _with_config(
+        config_file,
+        mqtt_url,
+        mqtt_ca,
+        mqtt_cert,
+        mqtt_key,
+        mqtt_prefix,
+        mqtt_node,
+        remote_control,
     )
     from device.config import load_limits
     from device.limits import DEFAULT_LIMITS
@@ -433,7 +483,11 @@ def run_command(
             raise click.BadParameter(str(exc), param_hint="--fault") from exc
 
     try:
-        limits = load_limits(limits_file) if limits_file else DEFAULT_LIMITS
+        limits = (
+            load_limits(limits_file, config_limits or DEFAULT_LIMITS)
+            if limits_file
+            else (config_limits or DEFAULT_LIMITS)
+        )
         if plan_name is not None:
             plan = resolve_plan(plan_name)
             single = False
@@ -501,6 +555,7 @@ def _run_session(
     from device.controller import PlanRunner
     from device.driver import DeviceDriver
     from device.journal import JournalWriter
+    from device.session import CompositeListener
 
     progress = _Progress(quiet=False)
     active: list[Any] = []
@@ -546,7 +601,6 @@ def _run_session(
             reporter = None
             if bridge is not None:
                 from device.mqtt import MqttReporter
-                from device.session import CompositeListener
 
                 reporter = MqttReporter(bridge, {**driver.identity.as_json()})
             runner = PlanRunner(
@@ -783,6 +837,7 @@ def serve(
     mqtt_prefix: str,
     mqtt_node: str | None,
     remote_control: bool,
+    config_file: str | None,
 ) -> None:
     """Keep a device connected, report it over MQTT and take remote commands, until stopped."""
     from device.clock import Clock
@@ -795,14 +850,22 @@ def serve(
 
     if (device_target is None) == (sim_kind is None):
         raise click.UsageError("give exactly one of --device or --sim")
-    if mqtt_url is None:
-        raise click.UsageError("serve needs --mqtt URL (it is controlled over MQTT)")
-    settings = _mqtt_settings(
-        mqtt_url, mqtt_ca, mqtt_cert, mqtt_key, mqtt_prefix, mqtt_node, remote_control
+    config_limits, settings = _with_config(
+        config_file,
+        mqtt_url,
+        mqtt_ca,
+        mqtt_cert,
+        mqtt_key,
+        mqtt_prefix,
+        mqtt_node,
+        remote_control,
     )
+    if settings is None:
+        raise click.UsageError("serve needs --mqtt URL (or [mqtt] url in --config)")
     sim_faults = _parse_sim(sim_kind, faults)
+    base = config_limits or DEFAULT_LIMITS
     try:
-        limits = load_limits(limits_file) if limits_file else DEFAULT_LIMITS
+        limits = load_limits(limits_file, base) if limits_file else base
     except TherapyctlError as exc:
         _journal_error(exc)
         return

@@ -237,3 +237,36 @@ async def test_signal_during_run_leaves_the_served_device_off(sig: signal.Signal
         assert serve.events.index(off) > serve.events.index(
             await serve.wait_for(1, device="pad", event="state", state="running")
         )
+
+
+def test_configuration_file_limits_and_mqtt_errors_name_the_line(tmp_path: Path) -> None:
+    """--config: [limits] tighten (applied), a looser one or a bad [mqtt] key names its line."""
+    good = tmp_path / "good.toml"
+    good.write_text("[limits]\nheat_ceiling_c = 41\n")
+    result = run(
+        "--sim",
+        "heat-pad",
+        "--mode",
+        "heat",
+        "--setpoint",
+        "43",
+        "--minutes",
+        "1",
+        "--time-scale",
+        "100",
+        "--config",
+        str(good),
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "setpoint 40.5 °C" in json.loads(result.stdout)["limits_applied"][0]
+    loose = tmp_path / "loose.toml"
+    loose.write_text("[mqtt]\nprefix = 'x'\n\n[limits]\nheat_ceiling_c = 50\n")
+    result = run("--sim", "heat-pad", "--mode", "heat", "--minutes", "1", "--config", str(loose))
+    assert result.returncode == 1
+    assert f"{loose}, line 5: limit heat_ceiling_c: 50 is above the hard cap of 45" in result.stderr
+    typo = tmp_path / "typo.toml"
+    typo.write_text("[mqtt]\nurl = 'mqtt://127.0.0.1:1'\nremote_contol = true\n")
+    result = run("--sim", "heat-pad", "--mode", "heat", "--minutes", "1", "--config", str(typo))
+    assert result.returncode == 1
+    assert f"{typo}, line 3: unknown [mqtt] key 'remote_contol'" in result.stderr

@@ -67,14 +67,17 @@ async def test_discovery_and_retained_state_reach_a_separate_subscriber(tmp_path
     with mosquitto(tmp_path / "broker") as broker:
         stale = {"id": "old", "command": "start", "mode": "heat", "minutes": 5}
         await publish(broker.port, command_topic("n1"), json.dumps(stale), retain=True)
-        async with serve(broker.url, "--mqtt-node", "n1", "--remote-control"):
-            async with Watcher(broker.port) as first:
-                await first.wait_for(lambda t, p, r: t.endswith("/stop/config"))
-                await first.wait_for(lambda t, p, r: t.endswith(f"{HEAT_PAD_KEY}/state"))
-                _, ignored, _ = await first.wait_for(
-                    lambda t, p, r: t.endswith("/command/response") and "retained" in p["reason"]
-                )
-                assert not ignored["ok"]
+        first_watcher = Watcher(broker.port)  # subscribed before the controller starts
+        async with (
+            first_watcher as first,
+            serve(broker.url, "--mqtt-node", "n1", "--remote-control"),
+        ):
+            await first.wait_for(lambda t, p, r: t.endswith("/stop/config"))
+            await first.wait_for(lambda t, p, r: t.endswith(f"{HEAT_PAD_KEY}/state"))
+            _, ignored, _ = await first.wait_for(
+                lambda t, p, r: t.endswith("/command/response") and "retained" in p["reason"]
+            )
+            assert not ignored["ok"]
             async with Watcher(broker.port) as late:  # arrives after everything was sent
                 await late.wait_for(
                     lambda t, p, r: t == "therapyctl/n1/availability" and p == "online" and r
