@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
+from aiomqtt.exceptions import MqttConnectError
 
 from protocols import TherapyctlError
 
@@ -408,8 +409,10 @@ class MqttBridge:
                     self._first_attempt.set()
                     await self._session(client)
             except aiomqtt.MqttCodeError as exc:
+                # Only a refused CONNECT says anything about credentials; the same numbers
+                # on other calls are paho's own error codes (4: not connected).
                 code = exc.rc if isinstance(exc.rc, int) else getattr(exc.rc, "value", None)
-                if code in _AUTH_CODES:
+                if isinstance(exc, MqttConnectError) and code in _AUTH_CODES:
                     self.auth_error = MqttAuthError(
                         f"the MQTT broker {s.host}:{s.port} refused this controller: not"
                         " authorized (check the user name and password in the URL)"
@@ -754,7 +757,7 @@ async def watch_broker(
                     on_message(str(message.topic), payload)
         except aiomqtt.MqttCodeError as exc:
             code = exc.rc if isinstance(exc.rc, int) else getattr(exc.rc, "value", None)
-            if code in _AUTH_CODES:
+            if isinstance(exc, MqttConnectError) and code in _AUTH_CODES:
                 raise MqttAuthError(
                     f"the MQTT broker {settings.host}:{settings.port} refused the monitor:"
                     " not authorized"

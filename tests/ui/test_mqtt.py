@@ -258,6 +258,7 @@ async def test_broker_restart_mid_session_does_not_touch_the_session(tmp_path: P
         async with Watcher(broker.port, ("therapyctl/+/+/telemetry",)) as watch:
             process = await asyncio.create_subprocess_exec(
                 THERAPYCTL,
+                "-v",
                 "run",
                 "--sim",
                 "heat-pad",
@@ -285,7 +286,15 @@ async def test_broker_restart_mid_session_does_not_touch_the_session(tmp_path: P
             assert json.loads(out)["end_reason"] == "completed"
             assert watch.connections >= 2
             after = watch.messages[seen_before:]
-            assert after and max(p["t_s"] for _, p, _ in after) > 400  # late in the session
+            last = [p["t_s"] for _, p, _ in watch.messages[-3:]]
+            assert after, (
+                seen_before,
+                len(watch.messages),
+                last,
+                watch.connections,
+                [line for line in err.decode().splitlines() if "MQTT" in line],
+            )
+            assert max(p["t_s"] for _, p, _ in after) > 400  # late in the session
 
 
 async def test_password_broker_refuses_an_anonymous_controller(tmp_path: Path) -> None:
