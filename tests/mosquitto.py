@@ -153,3 +153,99 @@ class Watcher:
 async def publish(port: int, topic: str, payload: str | bytes, *, retain: bool = False) -> None:
     async with aiomqtt.Client("127.0.0.1", port, timeout=5) as client:
         await client.publish(topic, payload, qos=1, retain=retain)
+
+
+def make_tls_files(directory: Path) -> dict[str, Path]:
+    """A throwaway CA, a server certificate for 127.0.0.1 and a client certificate."""
+    directory.mkdir(parents=True, exist_ok=True)
+    files = {
+        name: directory / name
+        for name in (
+            "ca.key",
+            "ca.crt",
+            "server.key",
+            "server.csr",
+            "server.crt",
+            "client.key",
+            "client.csr",
+            "client.crt",
+            "san.cnf",
+        )
+    }
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    files["san.cnf"].write_text("subjectAltName = IP:127.0.0.1\n")
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=therapyctl test CA",
+        "-keyout",
+        str(files["ca.key"]),
+        "-out",
+        str(files["ca.crt"]),
+    )
+    for who in ("server", "client"):
+        openssl(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            f"/CN={who}",
+            "-keyout",
+            str(files[f"{who}.key"]),
+            "-out",
+            str(files[f"{who}.csr"]),
+        )
+        extra = ["-extfile", str(files["san.cnf"])] if who == "server" else []
+        openssl(
+            "x509",
+            "-req",
+            "-in",
+            str(files[f"{who}.csr"]),
+            "-CA",
+            str(files["ca.crt"]),
+            "-CAkey",
+            str(files["ca.key"]),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            str(files[f"{who}.crt"]),
+            *extra,
+        )
+    return files
+
+
+@contextlib.contextmanager
+def mosquitto_tls(directory: Path) -> Iterator[tuple[Broker, dict[str, Path]]]:
+    """A TLS-only broker that requires a client certificate signed by the test CA."""
+    files = make_tls_files(directory / "tls")
+    port = free_port()
+    lines = [
+        f"listener {port} 127.0.0.1",
+        "persistence false",
+        "allow_anonymous true",
+        f"cafile {files['ca.crt']}",
+        f"certfile {files['server.crt']}",
+        f"keyfile {files['server.key']}",
+        "require_certificate true",
+    ]
+    if os.geteuid() == 0:
+        lines.append("user root")
+    config = directory / f"mosquitto-tls-{port}.conf"
+    config.write_text("\n".join(lines) + "\n")
+    broker = Broker(port, config)
+    broker.start()
+    try:
+        yield broker, files
+    finally:
+        broker.stop()

@@ -364,3 +364,49 @@ async def test_two_controllers_show_up_in_monitor(tmp_path: Path) -> None:
                 table = app.query_one("DataTable")
                 assert table.row_count == 2
                 await pilot.press("q")
+
+
+async def test_mqtts_with_a_client_certificate(tmp_path: Path) -> None:
+    """mqtts:// with --mqtt-ca, --mqtt-cert and --mqtt-key reaches a TLS-only broker that
+    requires a client certificate; the summary arrives over TLS."""
+    import ssl
+
+    import aiomqtt
+
+    from tests.mosquitto import mosquitto_tls
+
+    with mosquitto_tls(tmp_path / "broker") as (broker, files):
+        context = ssl.create_default_context(cafile=str(files["ca.crt"]))
+        context.load_cert_chain(str(files["client.crt"]), str(files["client.key"]))
+        async with aiomqtt.Client("127.0.0.1", broker.port, tls_context=context) as client:
+            await client.subscribe("therapyctl/+/+/summary", qos=1)
+            process = await asyncio.create_subprocess_exec(
+                THERAPYCTL,
+                "run",
+                "--sim",
+                "heat-pad",
+                "--mode",
+                "heat",
+                "--minutes",
+                "1",
+                "--time-scale",
+                "60",
+                "--mqtt",
+                f"mqtts://127.0.0.1:{broker.port}",
+                "--mqtt-ca",
+                str(files["ca.crt"]),
+                "--mqtt-cert",
+                str(files["client.crt"]),
+                "--mqtt-key",
+                str(files["client.key"]),
+                "--mqtt-node",
+                "tls",
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            async with asyncio.timeout(30):
+                async for message in client.messages:
+                    assert json.loads(message.payload)["end_reason"] == "completed"
+                    break
+            _, err = await asyncio.wait_for(process.communicate(), 30)
+            assert process.returncode == 0, err.decode()
