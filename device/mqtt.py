@@ -592,7 +592,7 @@ class MqttReporter:
         bridge.publish_state(self.key, self.state)
 
     def _update(self, **changes: Any) -> None:
-        self.state.update(changes)
+        self.state.update(changes, dropped_telemetry=self.bridge.dropped_telemetry)
         self.bridge.publish_state(self.key, self.state)
 
     def on_state(self, runner: Any, state: Any) -> None:

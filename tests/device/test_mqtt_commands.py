@@ -150,3 +150,19 @@ def test_settings_from_url() -> None:
             MqttSettings.from_url(bad, node_id="n")
     with pytest.raises(MqttConfigError, match="prefix and node id"):
         MqttSettings.from_url("mqtt://h", node_id="bad/node")
+
+
+def test_telemetry_buffer_is_bounded_drops_the_oldest_and_counts() -> None:
+    """With no broker, telemetry queues up to its bound; beyond it the oldest go, counted."""
+
+    async def scenario() -> None:
+        settings = MqttSettings("127.0.0.1", 1883, node_id="n", telemetry_buffer=100)
+        bridge = MqttBridge(settings)
+        for i in range(250):
+            bridge.publish_telemetry("C0:11:22:33:44:55", {"i": i})
+        assert len(bridge._telemetry) == 100
+        assert bridge.dropped_telemetry == 150
+        assert json.loads(bridge._telemetry[0].payload) == {"i": 150}
+        assert json.loads(bridge._telemetry[-1].payload) == {"i": 249}
+
+    asyncio.run(scenario())
