@@ -120,6 +120,37 @@ def _mqtt_options(command: Any) -> Any:
     return command
 
 
+def _session_options(command: Any) -> Any:
+    """--time-scale, --attended-ack, --limits and --db (run, serve)."""
+    options = [
+        click.option(
+            "--time-scale",
+            type=float,
+            default=1.0,
+            show_default=True,
+            callback=_positive,
+            metavar="X",
+            help="Simulated time runs X times faster than wall time.",
+        ),
+        click.option(
+            "--attended-ack",
+            type=click.Choice(["auto"]),
+            help="Answer heat's attended-use checks automatically (headless use).",
+        ),
+        click.option(
+            "--limits",
+            "limits_file",
+            type=click.Path(dir_okay=False),
+            metavar="FILE",
+            help="A TOML file tightening the safety limits.",
+        ),
+        click.option("--db", "db", metavar="PATH", help=_DB_HELP),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 def _with_config(
     config_file: str | None,
     url: str | None,
@@ -381,28 +412,7 @@ def sim_serve(
     help="Light output power, mW.",
 )
 @click.option("--minutes", type=float, metavar="M", help="Session length (simulated minutes).")
-@click.option(
-    "--time-scale",
-    type=float,
-    default=1.0,
-    show_default=True,
-    callback=_positive,
-    metavar="X",
-    help="Simulated time runs X times faster than wall time.",
-)
-@click.option(
-    "--attended-ack",
-    type=click.Choice(["auto"]),
-    help="Answer heat's attended-use checks automatically (headless use).",
-)
-@click.option(
-    "--limits",
-    "limits_file",
-    type=click.Path(dir_okay=False),
-    metavar="FILE",
-    help="A TOML file tightening the safety limits.",
-)
-@click.option("--db", "db", metavar="PATH", help=_DB_HELP)
+@_session_options
 @_mqtt_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary at the end.")
 def run_command(
@@ -468,19 +478,7 @@ def run_command(
     if setpoint_c is not None and mode == "light":
         raise click.UsageError("--setpoint is for heat or cold; light takes --level or --power")
 
-    sim_faults = []
-    if sim_kind is not None:
-        import simulator
-
-        if sim_kind not in simulator.DEVICE_KINDS:
-            raise click.BadParameter(
-                f"unknown kind {sim_kind!r}; choose one of: {', '.join(simulator.DEVICE_KINDS)}",
-                param_hint="--sim",
-            )
-        try:
-            sim_faults = [simulator.parse_fault(text) for text in faults]
-        except simulator.SimulatorError as exc:
-            raise click.BadParameter(str(exc), param_hint="--fault") from exc
+    sim_faults = _parse_sim(sim_kind, faults)
 
     try:
         limits = (
@@ -798,28 +796,7 @@ async def _start_bridge(stack: contextlib.AsyncExitStack, settings: Any, handler
     metavar="FAULT@SECONDS",
     help="With --sim: inject a fault into the first session.",
 )
-@click.option(
-    "--time-scale",
-    type=float,
-    default=1.0,
-    show_default=True,
-    callback=_positive,
-    metavar="X",
-    help="Simulated time runs X times faster than wall time.",
-)
-@click.option(
-    "--attended-ack",
-    type=click.Choice(["auto"]),
-    help="Answer heat's attended-use checks automatically.",
-)
-@click.option(
-    "--limits",
-    "limits_file",
-    type=click.Path(dir_okay=False),
-    metavar="FILE",
-    help="A TOML file tightening the safety limits.",
-)
-@click.option("--db", "db", metavar="PATH", help=_DB_HELP)
+@_session_options
 @_mqtt_options
 def serve(
     device_target: str | None,
