@@ -29,8 +29,8 @@ from protocols import (
 
 logger = logging.getLogger(__name__)
 
-MIN_LEASE_WALL_S = 0.25  # at high time scales the lease spans at least this much wall time
-MIN_STATUS_WALL_S = 0.05  # ... and staleness is judged on at least this period
+MIN_LEASE_WALL_S = 1.0  # at high time scales the lease spans at least this much wall time
+MIN_STATUS_WALL_S = 0.25  # ... and staleness is judged on at least this period (a busy UI)
 
 
 @dataclass(frozen=True, slots=True)

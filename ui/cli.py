@@ -933,6 +933,94 @@ async def _open_target(
     return radio, device_target
 
 
+# ---------------------------------------------------------------------------- ui
+
+
+@cli.command("ui")
+@click.option(
+    "--sim",
+    "sims",
+    multiple=True,
+    metavar="KIND[:NAME]",
+    help="Simulate this device in-process (repeatable).",
+)
+@click.option(
+    "--radio", metavar="TRANSPORT", help="A bumble HCI transport (default: the system adapter)."
+)
+@_session_options
+@_mqtt_options
+def ui_command(
+    sims: tuple[str, ...],
+    radio: str | None,
+    time_scale: float,
+    attended_ack: str | None,
+    limits_file: str | None,
+    db: str | None,
+    mqtt_url: str | None,
+    mqtt_ca: str | None,
+    mqtt_cert: str | None,
+    mqtt_key: str | None,
+    mqtt_prefix: str,
+    mqtt_node: str | None,
+    remote_control: bool,
+    config_file: str | None,
+) -> None:
+    """The terminal app: find devices, run and watch sessions, answer safety prompts."""
+    from device.config import load_limits
+    from device.journal import JournalWriter
+    from device.limits import DEFAULT_LIMITS
+    from ui.app import TherapyApp
+
+    if attended_ack:
+        raise click.UsageError("the UI asks the attended-use question itself")
+    if sims and radio:
+        raise click.UsageError("give --sim or --radio, not both")
+    config_limits, settings = _with_config(
+        config_file,
+        mqtt_url,
+        mqtt_ca,
+        mqtt_cert,
+        mqtt_key,
+        mqtt_prefix,
+        mqtt_node,
+        remote_control,
+    )
+    specs = []
+    if sims:
+        import simulator
+
+        try:
+            specs = [simulator.parse_device_spec(text) for text in sims]
+        except simulator.SimulatorError as exc:
+            raise click.BadParameter(str(exc), param_hint="--sim") from exc
+    base = config_limits or DEFAULT_LIMITS
+    try:
+        limits = load_limits(limits_file, base) if limits_file else base
+    except TherapyctlError as exc:
+        _journal_error(exc)
+        return
+
+    async def main() -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            journal = await asyncio.to_thread(JournalWriter, _db_path(db))
+            stack.push_async_callback(asyncio.to_thread, journal.close)
+            bridge = await _start_bridge(stack, settings, handler=None)
+            if specs:
+                import simulator
+
+                world = simulator.SimulatorWorld(specs, time_scale=time_scale)
+                await stack.enter_async_context(world)
+                radio_obj = await stack.enter_async_context(await Radio.attach(world.controller()))
+            else:
+                radio_obj = await stack.enter_async_context(await Radio.open(radio))
+            app = TherapyApp(
+                radio_obj, limits, time_scale=time_scale, journal=journal, bridge=bridge
+            )
+            await app.run_async()
+
+    _run(main)
+
+
 # ---------------------------------------------------------------------------- monitor
 
 
