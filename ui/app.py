@@ -89,6 +89,7 @@ class SessionPanel(Vertical):
     SessionPanel { height: auto; }
     SessionPanel Horizontal { height: auto; }
     SessionPanel Input { width: 14; }
+    SessionPanel Button { min-width: 8; width: auto; }
     SessionPanel Select { width: 16; }
     SessionPanel Digits { width: auto; }
     SessionPanel #readings { padding: 0 2; }
