@@ -160,6 +160,7 @@ class Tally:
 class _Sensor:
     last_value: float | None = None
     last_at_s: float | None = None
+    last_elapsed_s: int | None = None
     same_since_s: float | None = None
 
 
@@ -480,7 +481,9 @@ class Supervisor:
         t = status.temperature_c
         sensor = self._sensor
         previous_value, previous_at = sensor.last_value, sensor.last_at_s
+        previous_elapsed = sensor.last_elapsed_s
         sensor.last_value, sensor.last_at_s = t, now_s
+        sensor.last_elapsed_s = status.elapsed_s
         output_on = status.output_on
         if self.mode in (Mode.HEAT, Mode.COLD) or output_on:
             if t is None or not math.isfinite(t):
@@ -490,12 +493,18 @@ class Supervisor:
                     EndReason.SENSOR_FAULT, f"the sensor reads an implausible {t:g} °C"
                 )
             if previous_value is not None and previous_at is not None and now_s > previous_at:
-                rate = abs(t - previous_value) / (now_s - previous_at)
-                if rate > limits.sensor_max_rate_c_per_s and now_s - previous_at >= 0.5:
+                # Time between the readings: as they arrived here, or as the device's own
+                # session clock says, whichever is longer (a backlog of notifications
+                # arrives close together although the device took them far apart).
+                span_s = now_s - previous_at
+                if previous_elapsed is not None and status.elapsed_s >= previous_elapsed:
+                    span_s = max(span_s, float(status.elapsed_s - previous_elapsed))
+                rate = abs(t - previous_value) / span_s
+                if rate > limits.sensor_max_rate_c_per_s and span_s >= 0.5:
                     return StopOutput(
                         EndReason.SENSOR_FAULT,
                         f"the temperature jumped {abs(t - previous_value):.1f} °C in"
-                        f" {now_s - previous_at:.0f} s, faster than a pad can change",
+                        f" {span_s:.0f} s, faster than a pad can change",
                     )
             if output_on and previous_value == t:
                 if sensor.same_since_s is None:

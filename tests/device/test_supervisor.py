@@ -296,3 +296,13 @@ def test_a_ceiling_below_what_the_pad_can_do_refuses_instead_of_clamping_above_i
     limits = DEFAULT_LIMITS.tightened(heat_ceiling_c=29.0)
     plan = Supervisor(limits, HEAT_PAD).plan(HEAT_10)
     assert plan.start is None and "within the limits" in plan.message
+
+
+def test_a_backlog_of_notifications_is_not_a_jumping_sensor() -> None:
+    """Readings 20 s apart on the device's clock but arriving 0.5 s apart are no jump."""
+    sup = running(HEAT_10)
+    assert stops(sup.on_status(status(temperature_c=38.0, elapsed_s=10), 10.0)) == []
+    assert stops(sup.on_status(status(temperature_c=39.0, elapsed_s=30), 10.5)) == []
+    assert stops(sup.on_status(status(temperature_c=43.0, elapsed_s=31), 11.5)) == [
+        EndReason.SENSOR_FAULT
+    ]

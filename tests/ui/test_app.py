@@ -91,7 +91,7 @@ async def test_attended_prompt_missed_stops_the_heat() -> None:
 
 async def test_injected_fault_alerts_and_stops() -> None:
     """An overheating pad: a safety stop, said in an alert, device output off."""
-    async with ui(("heat-pad", "pad"), faults={"pad": ["overheat@30"]}, scale=100) as (
+    async with ui(("heat-pad", "pad"), faults={"pad": ["overheat@30"]}, scale=60) as (
         app,
         pilot,
         world,
