@@ -182,6 +182,28 @@ def _with_config(
     return limits, _mqtt_settings(url, ca, cert, key, prefix, node, remote)
 
 
+def _effective_limits(config_limits: Any, limits_file: str | None) -> Any:
+    """The configuration file's limits (or the defaults), tightened by --limits FILE."""
+    from device.config import load_limits
+    from device.limits import DEFAULT_LIMITS
+
+    base = config_limits or DEFAULT_LIMITS
+    try:
+        return load_limits(limits_file, base) if limits_file else base
+    except TherapyctlError as exc:
+        click.echo(f"therapyctl: error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+
+
+async def _open_journal(stack: contextlib.AsyncExitStack, path: Path) -> Any:
+    """Open the journal off the loop; it is flushed and closed when ``stack`` unwinds."""
+    from device.journal import JournalWriter
+
+    journal = await asyncio.to_thread(JournalWriter, path)
+    stack.push_async_callback(asyncio.to_thread, journal.close)
+    return journal
+
+
 def _str(value: object) -> str | None:
     return None if value is None else str(value)
 
@@ -451,8 +473,6 @@ def run_command(
         mqtt_node,
         remote_control,
     )
-    from device.config import load_limits
-    from device.limits import DEFAULT_LIMITS
     from device.plans import Step, TherapyPlan, resolve_plan
     from device.supervisor import SessionRequest
 
@@ -480,12 +500,8 @@ def run_command(
 
     sim_faults = _parse_sim(sim_kind, faults)
 
+    limits = _effective_limits(config_limits, limits_file)
     try:
-        limits = (
-            load_limits(limits_file, config_limits or DEFAULT_LIMITS)
-            if limits_file
-            else (config_limits or DEFAULT_LIMITS)
-        )
         if plan_name is not None:
             plan = resolve_plan(plan_name)
             single = False
@@ -552,7 +568,6 @@ def _run_session(
     from device.clock import Clock
     from device.controller import PlanRunner
     from device.driver import DeviceDriver
-    from device.journal import JournalWriter
     from device.session import CompositeListener
 
     progress = _Progress(quiet=False)
@@ -577,8 +592,7 @@ def _run_session(
 
     async def main() -> Any:
         async with contextlib.AsyncExitStack() as stack:
-            journal = await asyncio.to_thread(JournalWriter, db_path)
-            stack.push_async_callback(asyncio.to_thread, journal.close)
+            journal = await _open_journal(stack, db_path)
             if journal.closed_interrupted:
                 progress.echo(
                     f"journal: closed {journal.closed_interrupted} unfinished session(s) as"
@@ -818,10 +832,7 @@ def serve(
 ) -> None:
     """Keep a device connected, report it over MQTT and take remote commands, until stopped."""
     from device.clock import Clock
-    from device.config import load_limits
     from device.driver import DeviceDriver
-    from device.journal import JournalWriter
-    from device.limits import DEFAULT_LIMITS
     from device.mqtt import MqttReporter
     from device.remote import RemoteController
 
@@ -840,17 +851,11 @@ def serve(
     if settings is None:
         raise click.UsageError("serve needs --mqtt URL (or [mqtt] url in --config)")
     sim_faults = _parse_sim(sim_kind, faults)
-    base = config_limits or DEFAULT_LIMITS
-    try:
-        limits = load_limits(limits_file, base) if limits_file else base
-    except TherapyctlError as exc:
-        _journal_error(exc)
-        return
+    limits = _effective_limits(config_limits, limits_file)
 
     async def main() -> None:
         async with contextlib.AsyncExitStack() as stack:
-            journal = await asyncio.to_thread(JournalWriter, _db_path(db))
-            stack.push_async_callback(asyncio.to_thread, journal.close)
+            journal = await _open_journal(stack, _db_path(db))
             holder: list[RemoteController] = []
 
             async def handle(key: str, command: Any) -> Any:
@@ -966,9 +971,6 @@ def ui_command(
     config_file: str | None,
 ) -> None:
     """The terminal app: find devices, run and watch sessions, answer safety prompts."""
-    from device.config import load_limits
-    from device.journal import JournalWriter
-    from device.limits import DEFAULT_LIMITS
     from ui.app import TherapyApp
 
     if attended_ack:
@@ -993,17 +995,11 @@ def ui_command(
             specs = [simulator.parse_device_spec(text) for text in sims]
         except simulator.SimulatorError as exc:
             raise click.BadParameter(str(exc), param_hint="--sim") from exc
-    base = config_limits or DEFAULT_LIMITS
-    try:
-        limits = load_limits(limits_file, base) if limits_file else base
-    except TherapyctlError as exc:
-        _journal_error(exc)
-        return
+    limits = _effective_limits(config_limits, limits_file)
 
     async def main() -> None:
         async with contextlib.AsyncExitStack() as stack:
-            journal = await asyncio.to_thread(JournalWriter, _db_path(db))
-            stack.push_async_callback(asyncio.to_thread, journal.close)
+            journal = await _open_journal(stack, _db_path(db))
             bridge = await _start_bridge(stack, settings, handler=None)
             if specs:
                 import simulator
