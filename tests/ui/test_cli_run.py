@@ -91,11 +91,13 @@ def test_safety_stop_exits_3_with_the_reason() -> None:
 def test_plan_runs_and_names_the_plan() -> None:
     """--plan light-daily on a belt: plan in the summary, energy delivered."""
     result = run(
-        "--sim", "light-belt-420", "--plan", "light-daily", "--time-scale", "600", "--json"
+        "--sim", "light-belt-420", "--plan", "light-daily", "--time-scale", "300", "--json"
     )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["plan"] == "light-daily" and "mode" not in summary
+    # Energy is integrated from notification arrival times: at a lower time scale a stalled
+    # loop moves fewer simulated seconds.
     assert summary["energy_j"] == pytest.approx(0.42 * 1800, rel=0.05)
 
 
