@@ -96,9 +96,24 @@ class FoundDevice:
     kind: str
     rssi: int
     ble_device: BLEDevice
+    battery_pct: int | None = None  # advertised Battery Service data; None if not advertised
 
     def as_json(self) -> dict[str, object]:
-        return {"name": self.name, "address": self.address, "kind": self.kind, "rssi": self.rssi}
+        return {
+            "name": self.name,
+            "address": self.address,
+            "kind": self.kind,
+            "rssi": self.rssi,
+            "battery_pct": self.battery_pct,
+        }
+
+
+def _advertised_battery_pct(adv: AdvertisementData) -> int | None:
+    """The Battery Service (0x180F) service data: one byte, 0..100 %, as Battery Level."""
+    data = adv.service_data.get(uuids.BATTERY_SERVICE)
+    if data is None or len(data) != 1 or data[0] > 100:
+        return None
+    return data[0]
 
 
 def _found(device: BLEDevice, adv: AdvertisementData) -> FoundDevice | None:
@@ -116,6 +131,7 @@ def _found(device: BLEDevice, adv: AdvertisementData) -> FoundDevice | None:
         kind=info.kind_name,
         rssi=adv.rssi,
         ble_device=device,
+        battery_pct=_advertised_battery_pct(adv),
     )
 
 

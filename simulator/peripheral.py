@@ -2,7 +2,7 @@
 
 Wraps one :class:`~simulator.firmware.Firmware` in the standard Device Information (0x180A)
 and Battery (0x180F) services plus the Therapy service, advertises its name, the Therapy
-service UUID and its kind, and drives the firmware in simulated time.
+service UUID, its kind and its battery level, and drives the firmware in simulated time.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ ADVERTISING_INTERVAL_MS = 20.0
 MANUFACTURER = "therapyctl simulator"
 FIRMWARE_REVISION = "sim-1.0.0"
 _INDICATIONS = 0x0002  # CCCD bit: indications enabled
+_BATTERY_SERVICE_UUID16 = 0x180F  # Bluetooth SIG Assigned Numbers: Battery Service
 
 
 class SimClock:
@@ -209,6 +210,8 @@ class SimulatedDevice:
     # ------------------------------------------------------------------ radio
 
     def advertising_data(self) -> bytes:
+        """Flags, the Therapy service, name, kind (manufacturer data) and, as Battery Service
+        (0x180F) service data, the battery level in % - what Battery Level reads."""
         feature = self.firmware.feature
         info = Advertisement(feature.kind, feature.max_power_mw)
         return bytes(
@@ -224,13 +227,21 @@ class SimulatedDevice:
                         AdvertisingData.MANUFACTURER_SPECIFIC_DATA,
                         uuids.COMPANY_ID.to_bytes(2, "little") + info.encode(),
                     ),
+                    (
+                        AdvertisingData.SERVICE_DATA_16_BIT_UUID,
+                        _BATTERY_SERVICE_UUID16.to_bytes(2, "little")
+                        + bytes([self.firmware.status().battery_pct]),
+                    ),
                 ]
             )
         )
 
     async def _start_advertising(self) -> None:
+        """Advertise (again) unless connected or down, with the current advertising data:
+        the battery level may have changed since the set was created."""
         if self.device.connections or self.clock.now() < self._down_until_s:
             return
+        data = self.advertising_data()
         if self._advertising_set is None:
             properties = AdvertisingEventProperties(
                 is_connectable=True, is_scannable=False, is_legacy=False
@@ -241,9 +252,12 @@ class SimulatedDevice:
                     primary_advertising_interval_min=ADVERTISING_INTERVAL_MS,
                     primary_advertising_interval_max=ADVERTISING_INTERVAL_MS,
                 ),
-                advertising_data=self.advertising_data(),
+                advertising_data=data,
             )
-        elif not self._advertising_set.enabled:
+            return
+        if self._advertising_set.advertising_data != data:
+            await self._advertising_set.set_advertising_data(data)
+        if not self._advertising_set.enabled:
             await self._advertising_set.start()
 
     async def _stop_advertising(self) -> None:

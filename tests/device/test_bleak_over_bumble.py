@@ -7,10 +7,24 @@ from collections.abc import AsyncIterator
 
 import pytest
 from bleak import BleakClient, BleakScanner
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData
 
 from device import ConnectionFailedError, LinkLostError, Radio, TherapyLink, scan
+from device.ble import _found
 from device.bumble_backend import BleakScannerBumble
-from protocols import LeaseConfig, Mode, ResultCode, Start, State, StopCause, uuids
+from protocols import (
+    Advertisement,
+    DeviceKind,
+    LeaseConfig,
+    Mode,
+    ResultCode,
+    Start,
+    State,
+    Stop,
+    StopCause,
+    uuids,
+)
 from simulator import DEVICE_KINDS, DeviceSpec, SimulatorWorld, parse_fault
 from tests.device.conformance import Probe, exercise
 
@@ -30,6 +44,78 @@ async def test_scan_with_service_filter_finds_every_kind(every_kind) -> None:
     found = await scan(radio, timeout_s=0.3)
     assert sorted(f.kind for f in found) == sorted(DEVICE_KINDS)
     assert all(f.name == f.kind and f.rssi < 0 for f in found)
+
+
+async def test_scan_reports_the_advertised_battery_of_a_fresh_device(
+    every_kind: tuple[SimulatorWorld, Radio],
+) -> None:
+    """A fresh device advertises Battery Service data 100 %; the scan reports it."""
+    _world, radio = every_kind
+    found = await scan(radio, timeout_s=0.3)
+    assert len(found) == len(DEVICE_KINDS)
+    assert all(f.battery_pct == 100 for f in found)
+    assert all(f.as_json()["battery_pct"] == 100 for f in found)
+
+
+async def test_battery_drained_in_a_session_is_advertised_after_disconnect() -> None:
+    """battery-drain during a session: after disconnect the advertisement carries the lower
+    level, not the 100 % the device first advertised."""
+    world = SimulatorWorld(
+        [DeviceSpec("heat-pad", "pad")],
+        faults={"pad": [parse_fault("battery-drain@0")]},  # 1 % per simulated second
+        time_scale=TIME_SCALE,
+    )
+    async with world, await Radio.attach(world.controller()) as radio:
+        (fresh,) = await scan(radio, 0.2)
+        assert fresh.battery_pct == 100
+        link = await TherapyLink.connect(radio, fresh)
+        await link.set_lease(60_000)
+        assert (await link.request(Start(Mode.HEAT, 0, 40.0, 600))).result == ResultCode.SUCCESS
+        async with link.statuses() as statuses:
+            while (status := await asyncio.wait_for(statuses.get(), 5)) and status.battery_pct > 90:
+                pass
+        assert status is not None
+        in_session = await link.read_battery()  # what Battery Level reads in the session
+        await link.request(Stop())
+        await link.disconnect()
+        (drained,) = await scan(radio, 0.3)
+        assert drained.battery_pct is not None
+        # It keeps draining while advertising: no higher than in the session, no lower than now.
+        now = world.devices["pad"].firmware.status().battery_pct
+        assert now <= drained.battery_pct <= in_session < 100
+
+
+def _advertised(service_data: dict[str, bytes]) -> AdvertisementData:
+    return AdvertisementData(
+        local_name="pad",
+        manufacturer_data={uuids.COMPANY_ID: Advertisement(DeviceKind.HEAT_PAD, 0).encode()},
+        service_data=service_data,
+        service_uuids=[uuids.THERAPY_SERVICE],
+        tx_power=None,
+        rssi=-40,
+        platform_data=(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("service_data", "battery_pct"),
+    [
+        ({uuids.BATTERY_SERVICE: b"\x00"}, 0),
+        ({uuids.BATTERY_SERVICE: b"\x64"}, 100),
+        ({uuids.BATTERY_SERVICE: b"\x65"}, None),  # 101 %
+        ({uuids.BATTERY_SERVICE: b""}, None),
+        ({uuids.BATTERY_SERVICE: b"\x50\x00"}, None),  # two bytes
+        ({"0000180d-0000-1000-8000-00805f9b34fb": b"\x50"}, None),  # another service
+        ({}, None),
+    ],
+)
+def test_advertised_battery_must_be_one_byte_of_0_to_100(
+    service_data: dict[str, bytes], battery_pct: int | None
+) -> None:
+    """Battery Service data counts only as exactly one byte 0..100; else no battery."""
+    found = _found(BLEDevice("C1:22:33:44:55:66", "pad", None), _advertised(service_data))
+    assert found is not None
+    assert found.battery_pct == battery_pct
 
 
 async def test_scan_filter_excludes_other_services(every_kind) -> None:

@@ -1,12 +1,18 @@
-"""``therapyctl scan`` error handling."""
+"""``therapyctl scan``: error handling, and what it lists (JSON and the table)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
 
 import pytest
+from bleak.backends.device import BLEDevice
+from click.testing import CliRunner
 
-from tests.simserve import THERAPYCTL
+from device import FoundDevice, Radio
+from tests.simserve import THERAPYCTL, sim_serve
+from ui import cli
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -43,3 +49,63 @@ def test_scan_bad_input_is_a_clear_error(args: list[str], code: int, message: st
     assert result.returncode == code
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def _scan(radio: str, *args: str) -> subprocess.CompletedProcess[str]:
+    process = await asyncio.create_subprocess_exec(
+        THERAPYCTL,
+        "scan",
+        "--radio",
+        radio,
+        "--timeout",
+        "1",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return subprocess.CompletedProcess(args, process.returncode, out.decode(), err.decode())
+
+
+@pytest.mark.slow
+async def test_scan_json_includes_the_advertised_battery() -> None:
+    """``scan --json`` against sim serve: each fresh device lists battery_pct 100."""
+    async with sim_serve("--device", "heat-pad:pad", "--device", "light-belt-800:belt") as serve:
+        result = await _scan(serve.radio, "--json")
+    assert result.returncode == 0, result.stderr
+    listed = {d["name"]: d["battery_pct"] for d in json.loads(result.stdout)}
+    assert listed == {"pad": 100, "belt": 100}
+
+
+@pytest.mark.slow
+async def test_scan_table_has_a_battery_column() -> None:
+    """The human-readable table ends in a BATTERY column: ``100 %`` for a fresh device."""
+    async with sim_serve("--device", "heat-pad:pad") as serve:
+        result = await _scan(serve.radio)
+    assert result.returncode == 0, result.stderr
+    header, row = result.stdout.strip().splitlines()
+    assert header.split()[-1] == "BATTERY"
+    assert row.startswith("pad ")
+    assert row.endswith(" 100 %")
+
+
+def test_scan_table_shows_dashes_without_an_advertised_battery(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A device that advertises no battery: ``--`` in the BATTERY column."""
+
+    async def fake_scan(_radio: Radio, _timeout_s: float) -> list[FoundDevice]:
+        ble = BLEDevice("C1:22:33:44:55:66", "other", None)
+        return [FoundDevice("other", ble.address, "heat-pad", -60, ble)]
+
+    async def no_adapter(_transport: str | None) -> Radio:
+        return Radio()  # never used by fake_scan
+
+    monkeypatch.setattr(Radio, "open", no_adapter)
+    monkeypatch.setattr(cli, "scan", fake_scan)
+    result = CliRunner().invoke(cli.cli, ["scan"])
+    assert result.exit_code == 0, result.output
+    header, row = result.output.strip().splitlines()
+    assert header.split()[-1] == "BATTERY"
+    assert row.split()[-1] == "--"
