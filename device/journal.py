@@ -9,6 +9,8 @@
   next time the journal is opened for writing; its samples are kept.
 - Daily light time and the rest since the last heat session are read from here, so they
   hold across restarts and across processes sharing the file.
+- Known devices (every device a session ran on, or the UI remembered) keep an optional
+  alias the user gave them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import socket
 import sqlite3
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -37,6 +40,7 @@ BATCH_MAX_AGE_S = 1.0  # samples wait at most this long before they are committe
 BATCH_MAX_ROWS = 2000
 BUSY_TIMEOUT_S = 2.0
 INTERRUPTED = "interrupted"
+ALIAS_MAX_CHARS = 40
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the first schema
@@ -117,6 +121,10 @@ MIGRATIONS: tuple[str, ...] = (
         t_s REAL NOT NULL,
         message TEXT NOT NULL
     );
+    """,
+    # 2: a user-given alias for a known device (NULL: none)
+    """
+    ALTER TABLE devices ADD COLUMN alias TEXT;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -328,11 +336,37 @@ class _Used:
 
 
 @dataclass(frozen=True, slots=True)
+class _Device:
+    address: str
+    name: str
+    kind: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Alias:
+    address: str
+    alias: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class _Barrier:
     done: threading.Event
 
 
 _STOP = object()
+
+
+def _clean_alias(path: Path, alias: str | None) -> str | None:
+    """Stripped; empty or whitespace means none; short and free of control characters."""
+    text = (alias or "").strip()
+    if not text:
+        return None
+    if len(text) > ALIAS_MAX_CHARS:
+        raise JournalError(str(path), f"an alias is at most {ALIAS_MAX_CHARS} characters")
+    if any(unicodedata.category(char) == "Cc" for char in text):
+        raise JournalError(str(path), "an alias cannot contain control characters")
+    return text
 
 
 class JournalWriter:
@@ -379,6 +413,17 @@ class JournalWriter:
     def used(self, session_id: str, light_minutes: float, heat_ended: bool) -> None:
         """A step used light time, or ended heat (for the daily limit and the rest)."""
         self._queue.put(_Used(session_id, light_minutes, time.time() if heat_ended else None))
+
+    def remember_device(self, address: str, name: str, kind: str, at: float | None = None) -> None:
+        """Add a device to the known ones, or refresh its name, kind and last seen time
+        (its alias and first seen time are kept)."""
+        self._queue.put(_Device(address, name, kind, time.time() if at is None else at))
+
+    def set_alias(self, address: str, alias: str | None) -> None:
+        """Give a known device an alias (stripped; empty or None clears it). An address
+        not known yet is left alone. Raises :class:`JournalError` at once, writing
+        nothing, for an alias over 40 characters or with control characters."""
+        self._queue.put(_Alias(address, _clean_alias(self.path, alias)))
 
     async def barrier(self) -> None:
         """Wait (off the loop) until everything queued so far is committed."""
@@ -523,6 +568,19 @@ class JournalWriter:
                     "INSERT INTO events (session_id, t_s, at, kind, detail) VALUES (?,?,?,?,?)",
                     (item.session_id, item.t_s, item.at, item.kind, item.detail),
                 )
+            case _Device():
+                # model and firmware are learned when a session runs on the device
+                conn.execute(
+                    "INSERT INTO devices (address, name, kind, model, firmware, serial,"
+                    " first_seen, last_seen) VALUES (?,?,?,'','','',?,?)"
+                    " ON CONFLICT(address) DO UPDATE SET name = excluded.name,"
+                    " kind = excluded.kind, last_seen = max(last_seen, excluded.last_seen)",
+                    (item.address, item.name, item.kind, item.at, item.at),
+                )
+            case _Alias():
+                conn.execute(
+                    "UPDATE devices SET alias = ? WHERE address = ?", (item.alias, item.address)
+                )
             case _Used():
                 conn.execute(
                     "UPDATE sessions SET light_minutes = light_minutes + ?,"
@@ -591,6 +649,22 @@ class SessionRow(NamedTuple):
             "energy_j": self.energy_j,
             "time_scale": self.time_scale,
         }
+
+
+class KnownDevice(NamedTuple):
+    """A device the journal knows, with the alias the user gave it (if any)."""
+
+    address: str
+    name: str
+    kind: str
+    alias: str | None
+    first_seen: float
+    last_seen: float
+
+    @property
+    def label(self) -> str:
+        """What to show: the alias, else the advertised name."""
+        return self.alias or self.name
 
 
 def _iso(at: float) -> str:
@@ -678,6 +752,17 @@ class JournalReader:
             clauses.append("s.started_at >= ?")
             params.append(datetime.combine(since, datetime.min.time()).timestamp())
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
+
+    def known_devices(self) -> list[KnownDevice]:
+        """Every known device, the most recently seen first."""
+        # A journal older than schema 2 has no aliases yet (readers never migrate).
+        has_alias = self._query("SELECT 1 FROM pragma_table_info('devices') WHERE name = 'alias'")
+        alias = "alias" if has_alias else "NULL AS alias"
+        rows = self._query(
+            f"SELECT address, name, kind, {alias}, first_seen, last_seen FROM devices"
+            " ORDER BY last_seen DESC, address"
+        )
+        return [KnownDevice(*row) for row in rows]
 
     def day_totals(
         self, *, device: str | None = None, since: date | None = None
