@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from device.driver import DeviceDriver, DeviceIdentity
 from device.journal import JournalWriter
@@ -129,6 +129,28 @@ def check_plan_fits(plan: TherapyPlan, driver: DeviceDriver) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Resumption:
+    """What is left of a plan a lost link interrupted; run only when the user asks for it.
+
+    The first step continues the interrupted session: its supervisor gets what that session
+    already ran and its thermal dose, so the per-session caps (heat 20 min, CEM43) hold
+    across the interruption and no heat rest is demanded between the two parts.
+    """
+
+    plan: TherapyPlan
+    continuing_s: float
+    continuing_cem43_min: float
+    interrupted_at_min: float
+
+    @property
+    def minutes(self) -> float:
+        return self.plan.minutes
+
+
+MIN_RESUME_S = 60.0  # less than a minute left of a step is not worth turning the output on for
+
+
 class PlanRunner:
     """Runs a plan's steps in order on one device, each session through its supervisor."""
 
@@ -143,9 +165,11 @@ class PlanRunner:
         listener: SessionListener | None = None,
         single_session: bool = False,
         journal: JournalWriter | None = None,
+        resuming: Resumption | None = None,
     ) -> None:
         self.driver = driver
-        self.plan = plan
+        self.plan = resuming.plan if resuming is not None else plan
+        self.resuming = resuming
         self.limits = limits
         self.attended_auto = attended_auto
         self.single_session = single_session
@@ -186,6 +210,40 @@ class PlanRunner:
     def acknowledge(self) -> None:
         if self.current is not None:
             self.current.acknowledge()
+
+    def resumption(self, summary: RunSummary) -> Resumption | None:
+        """After a lost link: what is left to resume (None if nothing, or not a lost link)."""
+        if summary.end_reason != EndReason.LINK_LOST or not summary.sessions:
+            return None
+        index = self.step_index
+        step = self.plan.steps[index]
+        last = summary.sessions[-1]
+        steps: list[Step] = []
+        continuing_s = cem43 = 0.0
+        if step.request is not None:
+            planned_s = last.planned_minutes * 60 or step.request.duration_s
+            left_s = planned_s - last.tally.running_s
+            if left_s >= MIN_RESUME_S:
+                steps.append(Step(replace(step.request, duration_s=left_s)))
+                continuing_s = last.tally.running_s + self._continued_s()
+                cem43 = last.tally.cem43_min + self._continued_cem43()
+        steps.extend(self.plan.steps[index + 1 :])
+        if not any(s.request is not None for s in steps):
+            return None
+        name = self.plan.name.removesuffix(" (resumed)")
+        return Resumption(
+            TherapyPlan(f"{name} (resumed)", tuple(steps)),
+            continuing_s,
+            cem43,
+            summary.actual_minutes,
+        )
+
+    def _continued_s(self) -> float:
+        """A resumed step resumed again: what its earlier parts ran too."""
+        return self.resuming.continuing_s if self.resuming and self.step_index == 0 else 0.0
+
+    def _continued_cem43(self) -> float:
+        return self.resuming.continuing_cem43_min if self.resuming and self.step_index == 0 else 0.0
 
     async def run(self) -> RunSummary:
         """Run the plan; with a journal, record it from start to end (also if cancelled)."""
@@ -241,6 +299,15 @@ class PlanRunner:
         results: list[SessionResult] = []
         end_reason, end_detail = EndReason.COMPLETED, ""
         planned_s = 0.0
+        if self.resuming is not None:
+            self._record(
+                SessionEvent(
+                    0.0,
+                    "resumed",
+                    f"resumed by the user after a lost link;"
+                    f" {self.resuming.continuing_s / 60:.1f} min of the interrupted step had run",
+                )
+            )
         for index, step in enumerate(self.plan.steps):
             self.step_index = index
             if not self.single_session:
@@ -271,10 +338,17 @@ class PlanRunner:
     async def _session(self, request: SessionRequest, key: str, t0: float) -> SessionResult:
         if not self.driver.connected:
             await self.driver.connect()
+        usage = await self.ledger.usage_for(key, self.driver.clock.now())
+        if self.resuming is not None and self.step_index == 0:
+            usage = replace(
+                usage,
+                continuing_s=self.resuming.continuing_s,
+                continuing_cem43_min=self.resuming.continuing_cem43_min,
+            )
         runner = SessionRunner(
             self.driver,
             self.limits,
-            usage=await self.ledger.usage_for(key, self.driver.clock.now()),
+            usage=usage,
             attended_auto=self.attended_auto,
             listener=self.listener,
             session_id=self.session_id,

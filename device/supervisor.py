@@ -91,6 +91,10 @@ class Usage:
 
     light_s_today: float = 0.0
     s_since_heat: float | None = None  # seconds since the last heat session ended
+    # Resuming a session the link interrupted: what it already ran and its thermal dose.
+    # The resumed session may only have what is left of the per-session caps.
+    continuing_s: float = 0.0
+    continuing_cem43_min: float = 0.0
 
 
 NO_USAGE = Usage()
@@ -200,6 +204,16 @@ class Supervisor:
         """No Status for this long while a session is on counts as a lost link."""
         return self.limits.stale_factor * self.status_period_s
 
+    @property
+    def continuing(self) -> bool:
+        """This session resumes one the link interrupted (see :class:`Usage`)."""
+        return self.usage.continuing_s > 0
+
+    @property
+    def cem43_min(self) -> float:
+        """The thermal dose of this session, with what an interrupted one it resumes had."""
+        return self.usage.continuing_cem43_min + self.tally.cem43_min
+
     def max_session_s(self, mode: Mode) -> float:
         return {
             Mode.HEAT: self.limits.heat_max_session_s,
@@ -231,7 +245,7 @@ class Supervisor:
                 f"the battery is at {battery_pct} %, below {self.limits.battery_low_pct:g} %:"
                 " charge the device first",
             )
-        if mode == Mode.HEAT and self.usage.s_since_heat is not None:
+        if mode == Mode.HEAT and self.usage.s_since_heat is not None and not self.continuing:
             wait_s = self.limits.heat_rest_s - self.usage.s_since_heat
             if wait_s > 0:
                 return self._refuse(
@@ -242,6 +256,14 @@ class Supervisor:
 
         duration_s = float(request.duration_s)
         limit_s = self.max_session_s(mode)
+        if self.continuing:
+            limit_s -= self.usage.continuing_s
+            if limit_s < 60:
+                return self._refuse(
+                    EndReason.COMPLETED,
+                    f"the interrupted {mode.name.lower()} session had less than a minute of its"
+                    f" {self.max_session_s(mode) / 60:g} min left",
+                )
         if duration_s > limit_s:
             clamps.append(
                 Clamp(
@@ -249,7 +271,12 @@ class Supervisor:
                     duration_s / 60,
                     limit_s / 60,
                     f"{mode.name.lower()} sessions are limited to {limit_s / 60:g} min"
-                    f" — running {limit_s / 60:g}",
+                    f" — running {limit_s / 60:g}"
+                    if not self.continuing
+                    else f"{mode.name.lower()} sessions are limited to"
+                    f" {self.max_session_s(mode) / 60:g} min and"
+                    f" {self.usage.continuing_s / 60:.1f} ran before the link was lost"
+                    f" — running {limit_s / 60:.1f}",
                 )
             )
             duration_s = limit_s
@@ -530,10 +557,10 @@ class Supervisor:
                 EndReason.UNDER_TEMPERATURE,
                 f"the pad reached {t:.1f} °C, below the {limits.cold_floor_c:g} °C limit",
             )
-        if self.mode == Mode.HEAT and self.tally.cem43_min >= limits.heat_dose_cem43_min:
+        if self.mode == Mode.HEAT and self.cem43_min >= limits.heat_dose_cem43_min:
             return StopOutput(
                 EndReason.THERMAL_DOSE,
-                f"the thermal dose reached {self.tally.cem43_min:.1f} CEM43 min"
+                f"the thermal dose reached {self.cem43_min:.1f} CEM43 min"
                 f" (limit {limits.heat_dose_cem43_min:g})",
             )
         if status.battery_pct < limits.battery_low_pct:
@@ -548,7 +575,7 @@ class Supervisor:
         ):
             return StopOutput(EndReason.DAILY_LIMIT, "today's light treatment time is used up")
         grace_s = 2 * self.status_period_s
-        if self.tally.running_s > self.max_session_s(self.mode) + grace_s:
+        if self.usage.continuing_s + self.tally.running_s > self.max_session_s(self.mode) + grace_s:
             return StopOutput(EndReason.COMPLETED, "the session reached its maximum length")
         return None
 
