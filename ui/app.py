@@ -1,403 +1,377 @@
-"""``therapyctl ui``: find devices, run and watch sessions, answer safety prompts.
+"""``therapyctl ui``: find devices, run and watch sessions, answer safety prompts, browse history.
 
 A client of the same controller API as ``run`` (``device``): every start goes through the
-session runner and its supervisor; no safety logic lives here. Commands run in workers and
-telemetry updates widgets from the runner's listener hooks, so input never waits on a device.
+session runner and its supervisor; no safety logic lives here. The radio, journal and MQTT
+bridge are opened by a worker after the first screen is up; scans, connects and sessions run
+in workers, and telemetry updates widgets from the runner's listener hooks, so input never
+waits on a device.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections import deque
-from typing import Any, ClassVar, Literal
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import App, ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import (
-    Button,
-    DataTable,
-    Digits,
-    Footer,
-    Header,
-    Input,
-    Label,
-    ProgressBar,
-    Select,
-    Sparkline,
-    Static,
-    TabbedContent,
-    TabPane,
-)
+from textual.binding import Binding, BindingType
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.css.query import NoMatches
+from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane
 
 from device import FoundDevice, Radio, scan
 from device.clock import Clock
-from device.controller import PlanRunner, RunSummary, UsageLedger
+from device.controller import UsageLedger
 from device.driver import DeviceDriver
-from device.journal import JournalWriter
+from device.journal import JournalReader, JournalWriter
 from device.limits import Limits
 from device.mqtt import MqttBridge, MqttReporter
-from device.plans import Step, TherapyPlan
-from device.session import (
-    CompositeListener,
-    RunnerState,
-    SessionEvent,
-    SessionListener,
-    SessionRunner,
-)
-from device.supervisor import SessionRequest
-from protocols import Mode, ModeSupport, Status, TherapyctlError
+from protocols import TherapyctlError
+from ui.widgets.devices import DeviceRow, DevicesView
+from ui.widgets.history import HistoryView
+from ui.widgets.prompts import AliasPrompt, AttendedPrompt, ResumePrompt
+from ui.widgets.session import SessionEnded, SessionPanel
 
-ALERT_KINDS = {"clamp", "safety_stop", "alarm", "link_lost", "refused"}
-CHART_POINTS = 120
+__all__ = ["AttendedPrompt", "Backend", "ResumePrompt", "SessionPanel", "TherapyApp"]
+
+SCAN_S = 1.0  # one scan's length
+SCAN_EVERY_S = 5.0  # the list is refreshed this often while the app runs
+SHUTDOWN_S = 20.0  # at quit: how long to wait for sessions to confirm their output is off
 
 
-class AttendedPrompt(ModalScreen[bool]):
-    """Heat: are you awake? A countdown that must be answered."""
+@dataclass(slots=True)
+class Backend:
+    """What the app talks through: the radio, and where it records and reports."""
 
-    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
-        Binding("enter,y", "confirm", "I am awake"),
-    ]
-    DEFAULT_CSS = """
-    AttendedPrompt { align: center middle; }
-    #prompt { width: 60; height: auto; border: thick $warning; padding: 1 2; background: $panel; }
-    """
-
-    def __init__(self, device_name: str, seconds: float) -> None:
-        super().__init__()
-        self.device_name = device_name
-        self.seconds = seconds
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="prompt"):
-            yield Label(f"Heat on {self.device_name}: are you awake?")
-            yield Label("Falling asleep on a heating pad causes burns.")
-            yield Label(f"Press Enter within {self.seconds:.0f} s, or the heat stops.", id="left")
-            yield Button("I am awake", variant="warning", id="awake")
-
-    @on(Button.Pressed, "#awake")
-    def action_confirm(self) -> None:
-        self.dismiss(True)
+    radio: Radio
+    journal: JournalWriter | None = None
+    bridge: MqttBridge | None = None
 
 
-class SessionPanel(Vertical):
-    """One connected device: choose, start, watch, pause, resume, stop."""
+BackendOpener = Callable[[], AbstractAsyncContextManager[Backend]]
 
-    DEFAULT_CSS = """
-    SessionPanel { height: auto; }
-    SessionPanel Horizontal { height: auto; }
-    SessionPanel Input { width: 14; }
-    SessionPanel Button { min-width: 8; width: auto; }
-    SessionPanel Select { width: 16; }
-    SessionPanel Digits { width: auto; }
-    SessionPanel #readings { padding: 0 2; }
-    SessionPanel Sparkline { height: 4; }
-    """
 
-    def __init__(
-        self,
-        driver: DeviceDriver,
-        limits: Limits,
-        journal: JournalWriter | None,
-        ledger: UsageLedger,
-    ) -> None:
-        super().__init__()
-        self.driver = driver
-        self.limits = limits
-        self.journal = journal
-        self.ledger = ledger
-        self.reporter: MqttReporter | None = None
-        self.runner: PlanRunner | None = None
-        self.session: SessionRunner | None = None
-        self.summaries: list[RunSummary] = []
-        self.temperatures: deque[float] = deque(maxlen=CHART_POINTS)
-        self.last_status: Status | None = None
-        self.prompt: AttendedPrompt | None = None
+class TherapyCommands(Provider):
+    """The command palette (ctrl+p): connect, start, stop, history, by name."""
 
-    # ------------------------------------------------------------------ layout
-
-    def compose(self) -> ComposeResult:
-        assert self.driver.feature is not None
-        modes = [
-            (name, name)
-            for name, bit in (
-                ("heat", ModeSupport.HEAT),
-                ("cold", ModeSupport.COLD),
-                ("light", ModeSupport.LIGHT),
-            )
-            if bit in self.driver.feature.modes
+    def _commands(self) -> list[tuple[str, Callable[[], Any], str]]:
+        app = self.app
+        assert isinstance(app, TherapyApp)
+        commands: list[tuple[str, Callable[[], Any], str]] = [
+            ("Rescan for devices", app.action_rescan, "scan again now"),
+            ("Show devices", partial(app.show_tab, "devices-tab"), "the device list"),
+            ("Show history", app.action_history, "the journal's sessions"),
+            ("Stop all sessions", app.stop_all, "turn every output off"),
         ]
-        with Horizontal():
-            yield Select(modes, value=modes[0][1], allow_blank=False, id="mode")
-            yield Input(placeholder="°C / level", id="target")
-            yield Input(value="10", placeholder="minutes", id="minutes")
-            yield Button("Start", variant="success", id="start")
-            yield Button("Pause", id="pause")
-            yield Button("Resume", id="resume")
-            yield Button("Stop", variant="error", id="stop")
-        with Horizontal():
-            yield Digits("--:--", id="countdown")
-            yield Static("idle", id="readings")
-        yield ProgressBar(total=100, show_eta=False, id="step-progress")
-        yield Sparkline([], id="chart")
-        yield Static("", id="limit")
-
-    # ------------------------------------------------------------------ commands
-
-    def request(self) -> SessionRequest:
-        mode = Mode[str(self.query_one("#mode", Select).value).upper()]
-        target = self.query_one("#target", Input).value.strip()
-        minutes_text = self.query_one("#minutes", Input).value.strip() or "10"
-        try:
-            minutes = float(minutes_text)
-            value = float(target) if target else None
-        except ValueError:
-            raise TherapyctlError(f"not a number: {target or minutes_text!r}") from None
-        if mode == Mode.LIGHT:
-            return SessionRequest(mode, minutes * 60, level=int(value) if value else 0)
-        default = 40.0 if mode == Mode.HEAT else 15.0
-        return SessionRequest(
-            mode, minutes * 60, setpoint_c=value if value is not None else default
-        )
-
-    @on(Button.Pressed, "#start")
-    def start(self) -> None:
-        if self.runner is not None:
-            self.app.notify("a session is already running on this device", severity="warning")
-            return
-        try:
-            request = self.request()
-        except TherapyctlError as exc:
-            self.app.notify(str(exc), severity="error")
-            return
-        plan = TherapyPlan(request.mode.name.lower(), (Step(request),))
-        self.runner = PlanRunner(
-            self.driver,
-            plan,
-            self.limits,
-            listener=CompositeListener(_PanelListener(self), self.reporter),  # type: ignore[arg-type]
-            single_session=True,
-            journal=self.journal,
-            ledger=None if self.journal else self.ledger,
-        )
-        self._run(self.runner)
-
-    @work(group="session", exit_on_error=False)
-    async def _run(self, runner: PlanRunner) -> None:
-        try:
-            summary = await runner.run()
-        except TherapyctlError as exc:
-            self.app.notify(str(exc), severity="error", timeout=10)
-            self.runner = None
-            return
-        self.summaries.append(summary)
-        if self.reporter is not None:
-            self.reporter.finished(summary.as_json())
-        self.runner = None
-        self.session = None
-        severity: Literal["information", "warning", "error"] = (
-            "error" if summary.end_reason.is_safety_stop else "information"
-        )
-        self.app.notify(
-            f"{self.driver.identity.name if self.driver.identity else ''}: session ended"
-            f" {summary.end_reason.value.replace('_', ' ')}"
-            + (f" — {summary.end_detail}" if summary.end_detail else ""),
-            severity=severity,
-            timeout=10,
-        )
-        self.query_one("#countdown", Digits).update("--:--")
-
-    @on(Button.Pressed, "#pause")
-    def pause(self) -> None:
-        if self.runner is not None:
-            self.runner.pause()
-
-    @on(Button.Pressed, "#resume")
-    def resume(self) -> None:
-        if self.runner is not None:
-            self.runner.resume()
-
-    @on(Button.Pressed, "#stop")
-    def stop(self) -> None:
-        if self.runner is not None:
-            self.runner.request_stop()
-
-    # ------------------------------------------------------------------ listener hooks
-
-    def session_state(self, runner: SessionRunner, state: RunnerState) -> None:
-        self.session = runner
-        if (
-            state == RunnerState.RUNNING
-            and self.prompt is not None
-            and runner.prompt_deadline_s is None
-        ):
-            self._close_prompt()
-
-    def session_status(self, runner: SessionRunner, status: Status) -> None:
-        self.last_status = status
-        if status.temperature_c is not None:
-            self.temperatures.append(status.temperature_c)
-            self.query_one("#chart", Sparkline).data = list(self.temperatures)
-        self.query_one("#countdown", Digits).update(
-            f"{status.remaining_s // 60:02d}:{status.remaining_s % 60:02d}"
-        )
-        total = max(1, status.elapsed_s + status.remaining_s)
-        self.query_one("#step-progress", ProgressBar).update(total=total, progress=status.elapsed_s)
-        tally = runner.supervisor.tally if runner.supervisor else None
-        dose = ""
-        if tally is not None:
-            dose = (
-                f"energy {tally.energy_j:.0f} J"
-                if status.mode == Mode.LIGHT
-                else f"CEM43 {tally.cem43_min:.2f} min"
+        for row in app.device_rows():
+            if row.address in app.panels:
+                panel = app.panels[row.address]
+                commands += [
+                    (f"Start session on {row.label}", panel.start, "as set in its panel"),
+                    (f"Stop session on {row.label}", panel.stop, "turn its output off"),
+                    (f"Disconnect {row.label}", partial(app.disconnect, row.address), ""),
+                ]
+            elif row.address in app.found:
+                commands.append((f"Connect {row.label}", partial(app.connect, row.address), ""))
+            commands.append(
+                (f"Alias for {row.label}", partial(app.ask_alias, row.address), "a name of yours")
             )
-        temp = "--" if status.temperature_c is None else f"{status.temperature_c:.1f} °C"
-        self.query_one("#readings", Static).update(
-            f"{status.state.name.lower()}  {temp}  output {'on' if status.output_on else 'off'}"
-            f"  battery {status.battery_pct} %  contact {'yes' if status.skin_contact else 'no'}"
-            f"  {dose}"
-        )
-        if status.mode == Mode.HEAT:
-            self.query_one("#limit", Static).update(f"limit {self.limits.heat_ceiling_c:g} °C")
-        elif status.mode == Mode.COLD:
-            self.query_one("#limit", Static).update(f"limit {self.limits.cold_floor_c:g} °C")
+        return commands
 
-    def session_event(self, runner: SessionRunner | None, event: SessionEvent) -> None:
-        if event.kind in ALERT_KINDS:
-            severity: Literal["information", "warning", "error"] = (
-                "warning" if event.kind in ("clamp", "refused") else "error"
-            )
-            self.app.notify(
-                event.detail, title=event.kind.replace("_", " "), severity=severity, timeout=10
-            )
-        if event.kind == "ended":
-            self._close_prompt()
+    async def discover(self) -> Hits:
+        for name, callback, help_text in self._commands():
+            yield DiscoveryHit(name, callback, help=help_text)
 
-    def session_prompt(self, runner: SessionRunner, deadline_s: float) -> None:
-        name = self.driver.identity.name if self.driver.identity else "the pad"
-        self.prompt = AttendedPrompt(name, deadline_s - runner.now())
-
-        def answered(ok: bool | None) -> None:
-            self.prompt = None
-            if ok and self.runner is not None:
-                self.runner.acknowledge()
-
-        self.app.push_screen(self.prompt, answered)
-
-    def _close_prompt(self) -> None:
-        if self.prompt is not None and self.prompt.is_attached:
-            prompt, self.prompt = self.prompt, None
-            prompt.dismiss(False)
-
-
-class _PanelListener(SessionListener):
-    """The runner's hooks, forwarded to a panel (Textual owns the on_* names there)."""
-
-    def __init__(self, panel: SessionPanel) -> None:
-        self.panel = panel
-
-    def on_state(self, runner: SessionRunner, state: RunnerState) -> None:
-        self.panel.session_state(runner, state)
-
-    def on_status(self, runner: SessionRunner, status: Status) -> None:
-        self.panel.session_status(runner, status)
-
-    def on_event(self, runner: SessionRunner | None, event: SessionEvent) -> None:
-        self.panel.session_event(runner, event)
-
-    def on_prompt(self, runner: SessionRunner, deadline_s: float) -> None:
-        self.panel.session_prompt(runner, deadline_s)
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, callback, help_text in self._commands():
+            if (score := matcher.match(name)) > 0:
+                yield Hit(score, matcher.highlight(name), callback, help=help_text)
 
 
 class TherapyApp(App[None]):
-    """Devices, sessions and their safety prompts."""
+    """Devices, sessions and their safety prompts, and the journal's history."""
 
     TITLE = "therapyctl"
-    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
+    COMMANDS = App.COMMANDS | {TherapyCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "rescan", "Rescan"),
+        Binding("d", "disconnect", "Disconnect"),
+        Binding("a", "alias", "Alias"),
         Binding("s", "start", "Start"),
         Binding("p", "pause", "Pause"),
         Binding("u", "resume", "Resume"),
         Binding("x", "stop", "Stop"),
-        Binding("q", "quit", "Quit"),
+        Binding("h", "history", "History"),
+        Binding("q,ctrl+q", "quit", "Quit"),
     ]
+    CSS = "TabPane { padding: 0; }"
 
     def __init__(
         self,
-        radio: Radio,
+        open_backend: BackendOpener,
         limits: Limits,
         *,
         time_scale: float = 1.0,
-        journal: JournalWriter | None = None,
-        bridge: MqttBridge | None = None,
+        db_path: Path | None = None,
+        scan_every_s: float = SCAN_EVERY_S,
     ) -> None:
         super().__init__()
-        self.bridge = bridge
-        self.radio = radio
+        self.open_backend = open_backend
         self.limits = limits
         self.time_scale = time_scale
-        self.journal = journal
+        self.db_path = db_path
+        self.scan_every_s = scan_every_s
+        self.backend: Backend | None = None
         self.found: dict[str, FoundDevice] = {}
+        self.known: dict[str, DeviceRow] = {}
         self.panels: dict[str, SessionPanel] = {}
+        self.scans = 0
         # Without a journal, usage (heat rest, light per day) is kept for the app's life.
         self.ledger = UsageLedger()
+        self._backend_ready = asyncio.Event()
+        self._shutting_down = asyncio.Event()
+        self._radio_lock = asyncio.Lock()  # one scan or connect at a time
+        self._note = "starting the radio..."
+
+    # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with TabbedContent(id="tabs"), TabPane("Devices", id="devices-tab"):
-            yield DataTable(id="devices", cursor_type="row")
+        with TabbedContent(id="tabs", initial="devices-tab"):
+            with TabPane("Devices", id="devices-tab"):
+                yield DevicesView()
+            with TabPane("History", id="history-tab"):
+                yield HistoryView(self.db_path)
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#devices", DataTable).add_columns("NAME", "KIND", "SIGNAL", "ADDRESS")
-        self.action_rescan()
+        self.query_one(DevicesView).show([], self._note)
+        self._hold_backend()
 
-    @work(exclusive=True, group="scan", exit_on_error=False)
-    async def action_rescan(self) -> None:
+    @property
+    def radio(self) -> Radio:
+        assert self.backend is not None
+        return self.backend.radio
+
+    @property
+    def journal(self) -> JournalWriter | None:
+        return self.backend.journal if self.backend else None
+
+    async def ready(self) -> Backend:
+        """The backend, once it is open."""
+        await self._backend_ready.wait()
+        assert self.backend is not None
+        return self.backend
+
+    @work(group="backend", exit_on_error=False)
+    async def _hold_backend(self) -> None:
+        """Open the radio (and journal, bridge); keep them until quit; then close them."""
         try:
-            found = await scan(self.radio, timeout_s=1.0)
+            async with self.open_backend() as backend:
+                self.backend = backend
+                await self._load_known()
+                self._backend_ready.set()
+                self._scan_loop()
+                await self._shutting_down.wait()
         except TherapyctlError as exc:
-            self.notify(str(exc), severity="error")
+            self._note = f"cannot start: {exc}"
+            self.query_one(DevicesView).show([], self._note)
+            self.notify(str(exc), title="cannot start", severity="error", timeout=30)
+
+    async def _load_known(self) -> None:
+        if self.db_path is None or not self.db_path.exists():
             return
-        table = self.query_one("#devices", DataTable)
-        table.clear()
+        try:
+            known = await asyncio.to_thread(_known_devices, self.db_path)
+        except TherapyctlError as exc:
+            self.notify(f"known devices: {exc}", severity="warning")
+            return
+        for k in known:
+            self.known[k.address] = DeviceRow(k.address, k.name, k.kind, alias=k.alias)
+
+    # ------------------------------------------------------------------ devices
+
+    def device_rows(self) -> list[DeviceRow]:
+        """Connected first, then in range (strongest first), then remembered ones."""
+        rows: dict[str, DeviceRow] = {}
+        for address, found in self.found.items():
+            known = self.known.get(address)
+            rows[address] = DeviceRow(
+                address,
+                found.name,
+                found.kind,
+                alias=known.alias if known else None,
+                rssi=found.rssi,
+                battery_pct=found.battery_pct,
+                state="in range",
+            )
+        for address, known in self.known.items():
+            rows.setdefault(address, DeviceRow(address, known.name, known.kind, known.alias))
+        for address, panel in self.panels.items():
+            row = rows.setdefault(address, DeviceRow(address, panel.label, "?"))
+            row.state = "connected" if panel.driver.connected else "link lost"
+            if panel.last_status is not None:
+                row.battery_pct = panel.last_status.battery_pct
+        order = {"connected": 0, "link lost": 0, "in range": 1, "not in range": 2}
+        return sorted(
+            rows.values(), key=lambda r: (order[r.state], -(r.rssi or -999), r.label.lower())
+        )
+
+    def label_of(self, address: str) -> str:
+        row = next((r for r in self.device_rows() if r.address == address), None)
+        return row.label if row else address
+
+    def _show_devices(self) -> None:
+        rows = self.device_rows()
+        in_range = sum(1 for r in rows if r.state == "in range")
+        self._note = (
+            f"{in_range} in range, {len(self.panels)} connected, {len(self.known)} remembered."
+            "  Enter: connect · d: disconnect · a: alias · r: rescan"
+        )
+        self.query_one(DevicesView).show(rows, self._note)
+
+    @work(group="scan", exit_on_error=False)
+    async def _scan_loop(self) -> None:
+        while not self._shutting_down.is_set():
+            await self._scan_once()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._shutting_down.wait(), self.scan_every_s)
+
+    async def _scan_once(self) -> None:
+        async with self._radio_lock:
+            try:
+                found = await scan(self.radio, timeout_s=SCAN_S)
+            except TherapyctlError as exc:
+                self.notify(str(exc), title="scan", severity="error")
+                return
+        self.scans += 1
         self.found = {f.address: f for f in found}
-        for f in found:
-            table.add_row(f.name, f.kind, f"{f.rssi} dBm", f.address, key=f.address)
+        self._show_devices()
+
+    @work(exclusive=True, group="rescan", exit_on_error=False)
+    async def action_rescan(self) -> None:
+        await self.ready()
+        await self._scan_once()
 
     @on(DataTable.RowSelected, "#devices")
-    def connect_selected(self, event: DataTable.RowSelected) -> None:
+    def _row_chosen(self, event: DataTable.RowSelected) -> None:
         address = str(event.row_key.value)
         if address in self.panels:
-            self.query_one("#tabs", TabbedContent).active = self._pane_id(address)
-            return
-        self.connect(address)
+            self.show_tab(self._pane_id(address))
+        else:
+            self.connect(address)
 
     def _pane_id(self, address: str) -> str:
         return "dev-" + address.replace(":", "")
 
+    def show_tab(self, pane_id: str) -> None:
+        self.query_one("#tabs", TabbedContent).active = pane_id
+
     @work(group="connect", exit_on_error=False)
     async def connect(self, address: str) -> SessionPanel | None:
+        backend = await self.ready()
         found = self.found.get(address)
         if found is None:
+            self.notify(f"{self.label_of(address)} is not in range; rescan (r) when it is")
             return None
-        driver = DeviceDriver(self.radio, found, Clock(self.time_scale))
-        try:
-            await driver.connect()
-        except TherapyctlError as exc:
-            self.notify(str(exc), severity="error")
-            return None
-        panel = SessionPanel(driver, self.limits, self.journal, self.ledger)
-        if self.bridge is not None and driver.identity is not None:
-            panel.reporter = MqttReporter(self.bridge, driver.identity.as_json())
+        if address in self.panels:
+            return self.panels[address]
+        label = self.label_of(address)
+        self.notify(f"connecting to {label}...")
+        driver = DeviceDriver(backend.radio, found, Clock(self.time_scale))
+        async with self._radio_lock:
+            try:
+                await driver.connect()
+            except TherapyctlError as exc:
+                self.notify(str(exc), title=f"cannot connect to {label}", severity="error")
+                return None
+        if address in self.panels:  # connected twice meanwhile: keep the first
+            await driver.close()
+            return self.panels[address]
+        panel = SessionPanel(driver, self.limits, backend.journal, self.ledger, label=label)
+        if backend.bridge is not None and driver.identity is not None:
+            panel.reporter = MqttReporter(backend.bridge, driver.identity.as_json())
         self.panels[address] = panel
+        if backend.journal is not None:
+            backend.journal.remember_device(address, found.name, found.kind)
+        known = self.known.get(address)
+        self.known[address] = DeviceRow(
+            address, found.name, found.kind, alias=known.alias if known else None
+        )
         tabs = self.query_one("#tabs", TabbedContent)
-        await tabs.add_pane(TabPane(found.name, panel, id=self._pane_id(address)))
+        await tabs.add_pane(TabPane(label, panel, id=self._pane_id(address)), before="history-tab")
         tabs.active = self._pane_id(address)
-        self.notify(f"connected to {found.name} ({found.kind})")
+        self._show_devices()
+        self.notify(f"connected to {label} ({found.kind})")
         return panel
+
+    def _address_in_view(self) -> str | None:
+        """The device of the active tab, or the one highlighted in the device list."""
+        if panel := self._active_panel():
+            return next(a for a, p in self.panels.items() if p is panel)
+        if self.query_one("#tabs", TabbedContent).active == "devices-tab":
+            return self.query_one(DevicesView).highlighted()
+        return None
+
+    def action_disconnect(self) -> None:
+        if (address := self._address_in_view()) is not None:
+            self.disconnect(address)
+
+    @work(group="connect", exit_on_error=False)
+    async def disconnect(self, address: str) -> None:
+        panel = self.panels.get(address)
+        if panel is None:
+            return
+        if panel.runner is not None:
+            self.notify("stop the session first (x)", title=panel.label, severity="warning")
+            return
+        del self.panels[address]
+        await panel.driver.close()
+        tabs = self.query_one("#tabs", TabbedContent)
+        await tabs.remove_pane(self._pane_id(address))
+        self.show_tab("devices-tab")
+        self._show_devices()
+        self.notify(f"disconnected from {panel.label}")
+
+    def action_alias(self) -> None:
+        if (address := self._address_in_view()) is not None:
+            self.ask_alias(address)
+
+    def ask_alias(self, address: str) -> None:
+        row = next((r for r in self.device_rows() if r.address == address), None)
+        if row is None:
+            return
+
+        def chosen(alias: str | None) -> None:
+            if alias is None:
+                return
+            alias = alias.strip() or None
+            journal = self.journal
+            if journal is not None:
+                try:
+                    journal.remember_device(address, row.name, row.kind)
+                    journal.set_alias(address, alias)
+                except TherapyctlError as exc:
+                    self.notify(str(exc), title="alias", severity="error")
+                    return
+            known = self.known.setdefault(address, DeviceRow(address, row.name, row.kind))
+            known.alias = alias
+            if panel := self.panels.get(address):
+                panel.label = alias or row.name
+                tabs = self.query_one("#tabs", TabbedContent)
+                tabs.get_tab(self._pane_id(address)).label = panel.label
+            self._show_devices()
+
+        self.push_screen(AliasPrompt(row.name, row.alias), chosen)
+
+    # ------------------------------------------------------------------ sessions
 
     def _active_panel(self) -> SessionPanel | None:
         active = self.query_one("#tabs", TabbedContent).active
@@ -406,6 +380,8 @@ class TherapyApp(App[None]):
     def action_start(self) -> None:
         if panel := self._active_panel():
             panel.start()
+        elif self.panels:
+            self.notify("open a device's tab to start its session", severity="warning")
 
     def action_pause(self) -> None:
         if panel := self._active_panel():
@@ -419,14 +395,86 @@ class TherapyApp(App[None]):
         if panel := self._active_panel():
             panel.stop()
 
-    async def on_unmount(self) -> None:
+    def stop_all(self) -> None:
+        for panel in self.panels.values():
+            panel.stop()
+
+    def action_history(self) -> None:
+        self.show_tab("history-tab")
+        self.query_one(HistoryView).reload()
+
+    @on(SessionEnded)
+    def _session_ended(self, _event: SessionEnded) -> None:
+        self._show_devices()
+        if self.journal is not None:
+            self._reload_history_after_write()
+
+    @work(group="history-barrier", exit_on_error=False)
+    async def _reload_history_after_write(self) -> None:
+        if self.journal is not None:
+            await self.journal.barrier()
+        self.query_one(HistoryView).reload()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Footer: device keys on the device list, session keys on a device's tab."""
+        try:
+            tab = self.query_one("#tabs", TabbedContent).active
+        except NoMatches:  # not composed yet
+            tab = ""
+        on_device = tab.startswith("dev-")
+        if action in ("start", "pause", "resume", "stop"):
+            return on_device
+        if action == "rescan":
+            return tab == "devices-tab"
+        if action in ("disconnect", "alias"):
+            return on_device or tab == "devices-tab"
+        return True
+
+    @on(TabbedContent.TabActivated)
+    def _tab_changed(self) -> None:
+        self.refresh_bindings()
+
+    # ------------------------------------------------------------------ quit
+
+    async def action_quit(self) -> None:
+        """Stop every output first, wait for the devices to confirm, then close and exit."""
+        await self.shutdown()
+        self.exit()
+
+    async def shutdown(self) -> None:
         for panel in self.panels.values():
             if panel.runner is not None:
                 panel.runner.request_stop()
+        sessions = [w for w in self.workers if w.group == "session" and not w.is_finished]
+        if sessions:
+            self.notify("stopping the sessions...")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(SHUTDOWN_S):
+                    for worker in sessions:
+                        with contextlib.suppress(Exception):  # failed or cancelled: it ended
+                            await worker.wait()
         for panel in self.panels.values():
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(TherapyctlError):
                 await panel.driver.close()
+        self._shutting_down.set()
+        holders = [w for w in self.workers if w.group == "backend" and not w.is_finished]
+        with contextlib.suppress(TimeoutError, Exception):
+            async with asyncio.timeout(SHUTDOWN_S):
+                for worker in holders:
+                    await worker.wait()
 
-    def status_of(self, address: str) -> Any:
-        panel = self.panels.get(address)
-        return panel.last_status if panel else None
+    async def on_unmount(self) -> None:
+        # Reached without action_quit (an error, or a test's end): stop outputs all the same.
+        if not self._shutting_down.is_set():
+            await self.shutdown()
+
+
+def _known_devices(path: Path) -> list[Any]:
+    with JournalReader(path) as reader:
+        return reader.known_devices()
+
+
+@contextlib.asynccontextmanager
+async def attached(radio: Radio) -> AsyncIterator[Backend]:
+    """A backend around an already open radio (tests, benchmarks)."""
+    yield Backend(radio)

@@ -19,7 +19,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -285,9 +285,11 @@ def scan_command(radio: str | None, timeout_s: float, as_json: bool) -> None:
         if not found:
             click.echo(f"no supported devices found in {timeout_s:g} s")
             return
-        click.echo(f"{'NAME':<24} {'ADDRESS':<18} {'KIND':<16} RSSI")
+        click.echo(f"{'NAME':<24} {'ADDRESS':<18} {'KIND':<16} {'RSSI':<9} BATTERY")
         for f in found:
-            click.echo(f"{f.name:<24} {f.address:<18} {f.kind:<16} {f.rssi} dBm")
+            battery = "--" if f.battery_pct is None else f"{f.battery_pct} %"
+            rssi = f"{f.rssi} dBm"
+            click.echo(f"{f.name:<24} {f.address:<18} {f.kind:<16} {rssi:<9} {battery}")
 
     _run(main)
 
@@ -997,9 +999,14 @@ def ui_command(
             raise click.BadParameter(str(exc), param_hint="--sim") from exc
     limits = _effective_limits(config_limits, limits_file)
 
-    async def main() -> None:
+    db_path = _db_path(db)
+
+    @contextlib.asynccontextmanager
+    async def open_backend() -> AsyncIterator[Any]:
+        from ui.app import Backend
+
         async with contextlib.AsyncExitStack() as stack:
-            journal = await _open_journal(stack, _db_path(db))
+            journal = await _open_journal(stack, db_path)
             bridge = await _start_bridge(stack, settings, handler=None)
             if specs:
                 import simulator
@@ -1009,10 +1016,11 @@ def ui_command(
                 radio_obj = await stack.enter_async_context(await Radio.attach(world.controller()))
             else:
                 radio_obj = await stack.enter_async_context(await Radio.open(radio))
-            app = TherapyApp(
-                radio_obj, limits, time_scale=time_scale, journal=journal, bridge=bridge
-            )
-            await app.run_async()
+            yield Backend(radio_obj, journal, bridge)
+
+    async def main() -> None:
+        app = TherapyApp(open_backend, limits, time_scale=time_scale, db_path=db_path)
+        await app.run_async()
 
     _run(main)
 
