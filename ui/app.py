@@ -22,7 +22,6 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane
 
 from device import FoundDevice, Radio, scan
@@ -144,15 +143,19 @@ class TherapyApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with TabbedContent(id="tabs", initial="devices-tab"):
+        # Kept as attributes: the app's own queries would look at a modal when one is up.
+        self.tabs = TabbedContent(id="tabs", initial="devices-tab")
+        self.devices_view = DevicesView()
+        self.history_view = HistoryView(self.db_path)
+        with self.tabs:
             with TabPane("Devices", id="devices-tab"):
-                yield DevicesView()
+                yield self.devices_view
             with TabPane("History", id="history-tab"):
-                yield HistoryView(self.db_path)
+                yield self.history_view
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DevicesView).show([], self._note)
+        self.devices_view.show([], self._note)
         self._hold_backend()
 
     @property
@@ -182,7 +185,7 @@ class TherapyApp(App[None]):
                 await self._shutting_down.wait()
         except TherapyctlError as exc:
             self._note = f"cannot start: {exc}"
-            self.query_one(DevicesView).show([], self._note)
+            self.devices_view.show([], self._note)
             self.notify(str(exc), title="cannot start", severity="error", timeout=30)
 
     async def _load_known(self) -> None:
@@ -235,7 +238,7 @@ class TherapyApp(App[None]):
             f"{in_range} in range, {len(self.panels)} connected, {len(self.known)} remembered."
             "  Enter: connect · d: disconnect · a: alias · r: rescan"
         )
-        self.query_one(DevicesView).show(rows, self._note)
+        self.devices_view.show(rows, self._note)
 
     @work(group="scan", exit_on_error=False)
     async def _scan_loop(self) -> None:
@@ -272,7 +275,7 @@ class TherapyApp(App[None]):
         return "dev-" + address.replace(":", "")
 
     def show_tab(self, pane_id: str) -> None:
-        self.query_one("#tabs", TabbedContent).active = pane_id
+        self.tabs.active = pane_id
 
     @work(group="connect", exit_on_error=False)
     async def connect(self, address: str) -> SessionPanel | None:
@@ -305,7 +308,7 @@ class TherapyApp(App[None]):
         self.known[address] = DeviceRow(
             address, found.name, found.kind, alias=known.alias if known else None
         )
-        tabs = self.query_one("#tabs", TabbedContent)
+        tabs = self.tabs
         await tabs.add_pane(TabPane(label, panel, id=self._pane_id(address)), before="history-tab")
         tabs.active = self._pane_id(address)
         self._show_devices()
@@ -316,8 +319,8 @@ class TherapyApp(App[None]):
         """The device of the active tab, or the one highlighted in the device list."""
         if panel := self._active_panel():
             return next(a for a, p in self.panels.items() if p is panel)
-        if self.query_one("#tabs", TabbedContent).active == "devices-tab":
-            return self.query_one(DevicesView).highlighted()
+        if self.tabs.active == "devices-tab":
+            return self.devices_view.highlighted()
         return None
 
     def action_disconnect(self) -> None:
@@ -334,7 +337,7 @@ class TherapyApp(App[None]):
             return
         del self.panels[address]
         await panel.driver.close()
-        tabs = self.query_one("#tabs", TabbedContent)
+        tabs = self.tabs
         await tabs.remove_pane(self._pane_id(address))
         self.show_tab("devices-tab")
         self._show_devices()
@@ -365,7 +368,7 @@ class TherapyApp(App[None]):
             known.alias = alias
             if panel := self.panels.get(address):
                 panel.label = alias or row.name
-                tabs = self.query_one("#tabs", TabbedContent)
+                tabs = self.tabs
                 tabs.get_tab(self._pane_id(address)).label = panel.label
             self._show_devices()
 
@@ -374,7 +377,7 @@ class TherapyApp(App[None]):
     # ------------------------------------------------------------------ sessions
 
     def _active_panel(self) -> SessionPanel | None:
-        active = self.query_one("#tabs", TabbedContent).active
+        active = self.tabs.active
         return next((p for a, p in self.panels.items() if self._pane_id(a) == active), None)
 
     def action_start(self) -> None:
@@ -401,7 +404,7 @@ class TherapyApp(App[None]):
 
     def action_history(self) -> None:
         self.show_tab("history-tab")
-        self.query_one(HistoryView).reload()
+        self.history_view.reload()
 
     @on(SessionEnded)
     def _session_ended(self, _event: SessionEnded) -> None:
@@ -413,14 +416,12 @@ class TherapyApp(App[None]):
     async def _reload_history_after_write(self) -> None:
         if self.journal is not None:
             await self.journal.barrier()
-        self.query_one(HistoryView).reload()
+        self.history_view.reload()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Footer: device keys on the device list, session keys on a device's tab."""
-        try:
-            tab = self.query_one("#tabs", TabbedContent).active
-        except NoMatches:  # not composed yet
-            tab = ""
+        tabs = getattr(self, "tabs", None)  # None: not composed yet
+        tab = tabs.active if tabs is not None else ""
         on_device = tab.startswith("dev-")
         if action in ("start", "pause", "resume", "stop"):
             return on_device
