@@ -17,6 +17,7 @@ from device.limits import Limits
 from device.plans import Step, TherapyPlan
 from device.session import (
     CompositeListener,
+    GuardedListener,
     SessionEvent,
     SessionListener,
     SessionResult,
@@ -185,9 +186,9 @@ class PlanRunner:
             from device.recording import JournalRecorder
 
             recorder = JournalRecorder(journal, self.session_id)
-        self.listener: SessionListener | None = (
-            CompositeListener(listener, recorder) if recorder else listener
-        )
+        chosen = CompositeListener(listener, recorder) if recorder else listener
+        # A listener (UI, journal, MQTT) that raises must never stop the plan or its stops.
+        self.listener: SessionListener | None = GuardedListener(chosen) if chosen else None
         self.current: SessionRunner | None = None
         self.step_index = 0
         self._stopped = asyncio.Event()

@@ -125,7 +125,8 @@ class SessionRunner:
         self.limits = limits
         self.usage = usage
         self.attended_auto = attended_auto
-        self.listener = listener or SessionListener()
+        # A listener (UI, journal, MQTT) that raises must never stop the supervision.
+        self.listener = GuardedListener(listener) if listener is not None else SessionListener()
         self.session_id = session_id or uuid.uuid4().hex[:12]
         self.t0_s = self.clock.now() if t0_s is None else t0_s
         self.state = RunnerState.IDLE
@@ -477,6 +478,37 @@ class SessionRunner:
             if self._renew_failures >= RENEW_FAILURES_BEFORE_FAULT:
                 self._inbox.put_nowait(_Command.DEVICE_REJECTS)
                 return
+
+
+class GuardedListener(SessionListener):
+    """A listener whose exceptions are logged, not raised into the runner."""
+
+    def __init__(self, listener: SessionListener) -> None:
+        self.listener = listener
+
+    def on_state(self, runner: SessionRunner, state: RunnerState) -> None:
+        try:
+            self.listener.on_state(runner, state)
+        except Exception:
+            logger.exception("a session listener failed on a state change")
+
+    def on_status(self, runner: SessionRunner, status: Status) -> None:
+        try:
+            self.listener.on_status(runner, status)
+        except Exception:
+            logger.exception("a session listener failed on a status")
+
+    def on_event(self, runner: SessionRunner | None, event: SessionEvent) -> None:
+        try:
+            self.listener.on_event(runner, event)
+        except Exception:
+            logger.exception("a session listener failed on an event")
+
+    def on_prompt(self, runner: SessionRunner, deadline_s: float) -> None:
+        try:
+            self.listener.on_prompt(runner, deadline_s)
+        except Exception:
+            logger.exception("a session listener failed on a prompt")
 
 
 class CompositeListener(SessionListener):

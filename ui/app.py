@@ -408,6 +408,8 @@ class TherapyApp(App[None]):
 
     @on(SessionEnded)
     def _session_ended(self, _event: SessionEnded) -> None:
+        if self._shutting_down.is_set():
+            return
         self._show_devices()
         if self.journal is not None:
             self._reload_history_after_write()

@@ -291,3 +291,32 @@ async def test_a_plan_the_device_cannot_do_is_refused() -> None:
             PlanMismatchError, match="needs cold and heat; a heat-pad cannot do cold"
         ):
             await PlanRunner(drivers["pad"], BUILTIN_PLANS["contrast"], DEFAULT_LIMITS).run()
+
+
+class _Broken(SessionListener):
+    """A UI gone wrong: every hook raises."""
+
+    def on_state(self, runner, state) -> None:  # type: ignore[no-untyped-def]
+        raise RuntimeError("state")
+
+    def on_status(self, runner, status) -> None:  # type: ignore[no-untyped-def]
+        raise RuntimeError("status")
+
+    def on_event(self, runner, event) -> None:  # type: ignore[no-untyped-def]
+        raise RuntimeError("event")
+
+
+async def test_a_failing_listener_never_stops_the_supervision() -> None:
+    """Every listener hook raises: the safety stop still happens, output off, reason kept."""
+    async with devices(("heat-pad", "dev"), faults={"dev": ["overheat@60"]}, scale=100) as (
+        world,
+        drivers,
+    ):
+        runner = PlanRunner(
+            drivers["dev"], single(HEAT), DEFAULT_LIMITS, attended_auto=True, listener=_Broken()
+        )
+        summary = await runner.run()
+        assert summary.end_reason == EndReason.OVER_TEMPERATURE
+        firmware = world.devices["dev"].firmware
+        firmware.advance(world.clock.now())
+        assert not firmware.output_on

@@ -56,6 +56,8 @@ class DevicesView(Vertical):
 
     def show(self, rows: list[DeviceRow], note: str) -> None:
         """Replace the rows, keeping the cursor on the same device."""
+        if not self.is_attached:  # the app is closing
+            return
         table = self.query_one("#devices", DataTable)
         current = self.highlighted()
         table.clear()
