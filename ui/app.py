@@ -33,7 +33,7 @@ from device.limits import Limits
 from device.mqtt import MqttBridge, MqttReporter
 from protocols import TherapyctlError
 from ui.widgets.devices import DeviceRow, DevicesView
-from ui.widgets.history import HistoryView
+from ui.widgets.history import HistoryView, SessionDetail
 from ui.widgets.prompts import AliasPrompt, AttendedPrompt, ResumePrompt
 from ui.widgets.session import SessionEnded, SessionPanel
 
@@ -100,6 +100,8 @@ class TherapyApp(App[None]):
     TITLE = "therapyctl"
     COMMANDS = App.COMMANDS | {TherapyCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+q", "quit", "Quit", show=False),
         Binding("r", "rescan", "Rescan"),
         Binding("d", "disconnect", "Disconnect"),
         Binding("a", "alias", "Alias"),
@@ -108,7 +110,6 @@ class TherapyApp(App[None]):
         Binding("u", "resume", "Resume"),
         Binding("x", "stop", "Stop"),
         Binding("h", "history", "History"),
-        Binding("q,ctrl+q", "quit", "Quit"),
     ]
     CSS = "TabPane { padding: 0; }"
 
@@ -235,8 +236,8 @@ class TherapyApp(App[None]):
         rows = self.device_rows()
         in_range = sum(1 for r in rows if r.state == "in range")
         self._note = (
-            f"{in_range} in range, {len(self.panels)} connected, {len(self.known)} remembered."
-            "  Enter: connect · d: disconnect · a: alias · r: rescan"
+            f"{in_range} in range · {len(self.panels)} connected · {len(self.known)} remembered\n"
+            "Enter: connect   d: disconnect   a: alias   r: rescan"
         )
         self.devices_view.show(rows, self._note)
 
@@ -424,6 +425,8 @@ class TherapyApp(App[None]):
         """Footer: device keys on the device list, session keys on a device's tab."""
         tabs = getattr(self, "tabs", None)  # None: not composed yet
         tab = tabs.active if tabs is not None else ""
+        if isinstance(self.screen, SessionDetail):  # a recorded session: back, history, quit
+            return action in ("quit", "history")
         on_device = tab.startswith("dev-")
         if action in ("start", "pause", "resume", "stop"):
             return on_device

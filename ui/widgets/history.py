@@ -157,24 +157,19 @@ class SessionDetail(Screen[None]):
         )
         chart = self.query_one(SessionChart)
         modes = {s["mode"] for s in samples}
-        if light:
-            chart.configure("mW", (), row.planned_minutes or None)
-            values = [s["power_mw"] if s["output_on"] else 0 for s in samples]
-        else:
-            lines = []
-            if "heat" in modes and "heat_ceiling_c" in limits:
-                lines.append(
-                    LimitLine(
-                        limits["heat_ceiling_c"], f"heat limit {limits['heat_ceiling_c']:g} °C"
-                    )
-                )
-            if "cold" in modes and "cold_floor_c" in limits:
-                lines.append(
-                    LimitLine(limits["cold_floor_c"], f"cold limit {limits['cold_floor_c']:g} °C")
-                )
-            chart.configure("°C", tuple(lines), row.planned_minutes or None)
-            values = [s["temperature_c"] for s in samples]
-        chart.set_points([s["t_s"] / 60 for s in samples], values)
+        lines = []
+        if "heat" in modes and "heat_ceiling_c" in limits:
+            ceiling = limits["heat_ceiling_c"]
+            lines.append(LimitLine(ceiling, f"heat limit {ceiling:g} °C"))
+        if "cold" in modes and "cold_floor_c" in limits:
+            floor = limits["cold_floor_c"]
+            lines.append(LimitLine(floor, f"cold limit {floor:g} °C"))
+        chart.configure(tuple(lines), row.planned_minutes or None, show_power=light)
+        chart.set_points(
+            [s["t_s"] / 60 for s in samples],
+            [s["temperature_c"] for s in samples],
+            [s["power_mw"] if s["output_on"] else 0 for s in samples] if light else None,
+        )
         table = self.query_one("#events", DataTable)
         table.clear()
         for event in data["events"]:

@@ -72,7 +72,7 @@ class SessionPanel(Vertical):
     SessionPanel Select { width: 16; }
     SessionPanel #plan { width: 20; }
     SessionPanel Input { width: 8; margin-right: 1; }
-    SessionPanel Button { margin-right: 1; }
+    SessionPanel Button { margin-right: 1; min-width: 8; width: auto; }
     SessionPanel #state { padding: 0 1; text-style: bold; }
     SessionPanel Digits { width: auto; min-width: 16; }
     SessionPanel #readings { padding: 0 0 0 2; height: 3; }
@@ -350,10 +350,8 @@ class SessionPanel(Vertical):
         """Show one Status: readings, countdown, step progress and a chart point."""
         self.last_status = status
         chart = self.query_one(SessionChart)
-        if status.mode == Mode.LIGHT:
-            chart.add_point(minute, status.power_mw if status.output_on else 0)
-        else:
-            chart.add_point(minute, status.temperature_c)
+        power = status.power_mw if status.output_on else 0
+        chart.add_point(minute, status.temperature_c, power if status.mode == Mode.LIGHT else None)
         if status.temperature_c is not None:
             self.temperatures.append(status.temperature_c)
         self.query_one("#countdown", Digits).update(_mmss(status.remaining_s))
@@ -426,20 +424,8 @@ class SessionPanel(Vertical):
     def _configure_chart(self, mode: Mode | None, plan: TherapyPlan | None) -> None:
         chart = self.query_one(SessionChart)
         span = plan.minutes if plan is not None else None
-        if mode == Mode.LIGHT:
-            assert self.driver.feature is not None
-            top = self.driver.feature.max_power_mw
-            chart.configure("mW", (LimitLine(top, f"belt max {top} mW"),), span)
-            return
-        modes = plan.modes if plan is not None else {mode}
-        lines = []
-        if Mode.HEAT in modes:
-            ceiling = self.limits.heat_ceiling_c
-            lines.append(LimitLine(ceiling, f"heat limit {ceiling:g} °C"))
-        if Mode.COLD in modes:
-            floor = self.limits.cold_floor_c
-            lines.append(LimitLine(floor, f"cold limit {floor:g} °C"))
-        chart.configure("°C", tuple(lines), span)
+        lines = chart_limits(self.limits, self.driver, plan, mode)
+        chart.configure(lines, span, show_power=Mode.LIGHT in self.modes)
 
     def _refresh(self) -> None:
         """Twice a second: the chart and the plan's progress (also through rests)."""
@@ -461,6 +447,22 @@ class SessionPanel(Vertical):
                 progress=min(self._step_s, elapsed_s - self._step_t0_s),
             )
             self.query_one(SessionChart).add_point(elapsed_s / 60, None)
+
+
+def chart_limits(
+    limits: Limits, driver: DeviceDriver, plan: TherapyPlan | None, mode: Mode | None
+) -> tuple[LimitLine, ...]:
+    """The limit lines for a plan (or, idle, the chosen mode): what the supervisor holds."""
+    modes = plan.modes if plan is not None else {mode}
+    lines = []
+    if Mode.HEAT in modes:
+        lines.append(LimitLine(limits.heat_ceiling_c, f"heat limit {limits.heat_ceiling_c:g} °C"))
+    if Mode.COLD in modes:
+        lines.append(LimitLine(limits.cold_floor_c, f"cold limit {limits.cold_floor_c:g} °C"))
+    if Mode.LIGHT in modes and driver.feature is not None:
+        top = driver.feature.max_power_mw
+        lines.append(LimitLine(top, f"belt max {top} mW", "right"))
+    return tuple(lines)
 
 
 class SessionEnded(Message):
