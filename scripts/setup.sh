@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-# System packages the tests need: mosquitto, the MQTT broker the bridge tests start.
-APT_PACKAGES=(mosquitto)
+# System packages the tests need: mosquitto, the MQTT broker the bridge tests start;
+# tmux, the terminal the UI test runs `therapyctl ui` in.
+APT_PACKAGES=(mosquitto tmux)
 
 apt_install() {
   local missing=()

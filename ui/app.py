@@ -425,8 +425,9 @@ class TherapyApp(App[None]):
         """Footer: device keys on the device list, session keys on a device's tab."""
         tabs = getattr(self, "tabs", None)  # None: not composed yet
         tab = tabs.active if tabs is not None else ""
-        if isinstance(self.screen, SessionDetail):  # a recorded session: back, history, quit
-            return action in ("quit", "history")
+        device_actions = ("rescan", "disconnect", "alias", "start", "pause", "resume")
+        if isinstance(self.screen, SessionDetail) and action in device_actions:
+            return False  # a recorded session is on screen: back (esc), history, stop, quit
         on_device = tab.startswith("dev-")
         if action in ("start", "pause", "resume", "stop"):
             return on_device
