@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bleak import BleakClient, BleakScanner
 from bleak.backends.device import BLEDevice
@@ -20,7 +20,6 @@ from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
 from bleak_retry_connector import BleakClientWithServiceCache, establish_connection
 
-from device.bumble_backend import BleakClientBumble, BleakScannerBumble, BumbleRadio
 from device.errors import (
     AdapterUnavailableError,
     CommandTimeoutError,
@@ -44,6 +43,13 @@ logger = logging.getLogger(__name__)
 DEFAULT_OPERATION_TIMEOUT_S = 5.0
 
 
+if TYPE_CHECKING:
+    from device.bumble_backend import BumbleRadio
+
+# bumble (about half a second to import) is loaded only when a bumble radio is used, so a
+# command that does not need it, and the UI's first screen, do not wait for it.
+
+
 class Radio:
     """Which Bluetooth stack a scanner or client uses: the system's, or a bumble radio."""
 
@@ -55,11 +61,15 @@ class Radio:
         """``None``: the system's adapter; else a bumble transport moniker."""
         if transport is None:
             return cls()
+        from device.bumble_backend import BumbleRadio
+
         return cls(await BumbleRadio.open(transport))
 
     @classmethod
     async def attach(cls, controller: object) -> Radio:
         """Host an in-process bumble controller (``SimulatorWorld.controller()``)."""
+        from device.bumble_backend import BumbleRadio
+
         return cls(await BumbleRadio.attach(controller))  # type: ignore[arg-type]
 
     @property
@@ -69,11 +79,15 @@ class Radio:
     def _scanner_kwargs(self) -> dict[str, Any]:
         if self.bumble is None:
             return {}
+        from device.bumble_backend import BleakScannerBumble
+
         return {"backend": BleakScannerBumble, "radio": self.bumble}
 
     def _client_kwargs(self) -> dict[str, Any]:
         if self.bumble is None:
             return {}
+        from device.bumble_backend import BleakClientBumble
+
         return {"backend": BleakClientBumble, "radio": self.bumble}
 
     async def close(self) -> None:
@@ -189,6 +203,8 @@ def _client_class(radio: Radio) -> type[BleakClient]:
     """The BleakClient class bleak-retry-connector builds: bleak's own, on our backend."""
     if radio.bumble is None:
         return BleakClientWithServiceCache
+    from device.bumble_backend import BleakClientBumble
+
     bumble = radio.bumble
 
     class BumbleBleakClient(BleakClient):

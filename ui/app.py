@@ -109,6 +109,9 @@ class TherapyApp(App[None]):
         Binding("p", "pause", "Pause"),
         Binding("u", "resume", "Resume"),
         Binding("x", "stop", "Stop"),
+        # Stop works from anywhere, also while typing in a field or with a question open.
+        Binding("ctrl+x", "stop", "Stop", priority=True, show=False),
+        Binding("escape", "leave_field", "Leave field", show=False),
         Binding("h", "history", "History"),
     ]
     CSS = "TabPane { padding: 0; }"
@@ -157,6 +160,8 @@ class TherapyApp(App[None]):
 
     def on_mount(self) -> None:
         self.devices_view.show([], self._note)
+        # Enter connects at once. (Not App.AUTO_FOCUS: modal screens would inherit it.)
+        self.devices_view.query_one(DataTable).focus()
         self._hold_backend()
 
     @property
@@ -399,6 +404,10 @@ class TherapyApp(App[None]):
         if panel := self._active_panel():
             panel.stop()
 
+    def action_leave_field(self) -> None:
+        """Esc in a field: back to the keys (s, x, ...) without a mouse."""
+        self.screen.set_focus(None)
+
     def stop_all(self) -> None:
         for panel in self.panels.values():
             panel.stop()
@@ -426,7 +435,8 @@ class TherapyApp(App[None]):
         tabs = getattr(self, "tabs", None)  # None: not composed yet
         tab = tabs.active if tabs is not None else ""
         device_actions = ("rescan", "disconnect", "alias", "start", "pause", "resume")
-        if isinstance(self.screen, SessionDetail) and action in device_actions:
+        stack = self.screen_stack  # empty while the app closes
+        if stack and isinstance(stack[-1], SessionDetail) and action in device_actions:
             return False  # a recorded session is on screen: back (esc), history, stop, quit
         on_device = tab.startswith("dev-")
         if action in ("start", "pause", "resume", "stop"):
@@ -439,7 +449,8 @@ class TherapyApp(App[None]):
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self) -> None:
-        self.refresh_bindings()
+        if self.screen_stack:
+            self.refresh_bindings()
 
     # ------------------------------------------------------------------ quit
 

@@ -54,10 +54,12 @@ async def ui(
 async def until(
     pilot: Pilot[None], condition: Callable[[], object], timeout_s: float = 20.0
 ) -> None:
-    """Let the app run until ``condition`` holds (bounded)."""
+    """Let the app run until ``condition`` holds (bounded). A plain sleep, not
+    ``pilot.pause``: that waits for every widget's queue, and a closed command palette's
+    leaves it waiting out its 30 s timeout."""
     async with asyncio.timeout(timeout_s):
         while not condition():
-            await pilot.pause(0.02)
+            await asyncio.sleep(0.02)
 
 
 async def connect(
@@ -102,7 +104,7 @@ async def test_attended_prompt_answered_keeps_the_heat_on() -> None:
         assert panel.runner is not None, (panel.summaries, [n.message for n in app._notifications])
         assert world.devices["pad"].firmware.output_on
         assert any(e.kind == "attended" for e in panel.runner.current.events)
-        await pilot.press("x")
+        panel.stop()  # not a key: each Pilot key press waits up to 2 s for an idle process
         await until(pilot, lambda: panel.summaries)
         assert panel.summaries[0].end_reason.value == "user_stopped"
 
@@ -273,3 +275,24 @@ async def test_the_device_list_shows_battery_and_remembers_an_alias() -> None:
             known = reader.known_devices()
         assert [(k.address, k.alias, k.kind) for k in known] == [(address, "left knee", "heat-pad")]
         await until(pilot, lambda: table.get_row_at(0)[4] == "connected")
+
+
+async def test_the_command_palette_connects_and_starts_by_name() -> None:
+    """ctrl+p, "connect pad", Enter: connected; ctrl+p, "start session", Enter: running."""
+    async with ui(("heat-pad", "pad"), size=(80, 24)) as (app, pilot, world):
+        address = str(world.devices["pad"].address).split("/")[0]
+        await until(pilot, lambda: address in app.found)
+        await pilot.press("ctrl+p")
+        await pilot.press(*"connect pad")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await until(pilot, lambda: address in app.panels and app.panels[address].is_mounted)
+        await pilot.press("ctrl+p")
+        await pilot.press(*"start session")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await until(pilot, lambda: world.devices["pad"].firmware.output_on)
+        await pilot.press("x")
+        panel = app.panels[address]
+        await until(pilot, lambda: panel.summaries)
+        assert panel.summaries[0].end_reason.value == "user_stopped"

@@ -20,7 +20,7 @@ from device.driver import DeviceDriver
 from device.journal import JournalWriter
 from device.limits import Limits
 from device.mqtt import MqttReporter
-from device.plans import BUILTIN_PLANS, Step, TherapyPlan
+from device.plans import BUILTIN_PLANS, DEFAULT_COLD_C, DEFAULT_HEAT_C, Step, TherapyPlan
 from device.session import (
     CompositeListener,
     RunnerState,
@@ -54,6 +54,14 @@ ADVICE = {
     EndReason.LINK_LOST: "Keep the device close to this computer.",
     EndReason.DAILY_LIMIT: "Today's light treatment is done; the belt is off.",
     EndReason.REST_REQUIRED: "Let the skin rest before more heat.",
+}
+
+
+# What an empty target field means (shown as its placeholder): plans.py's defaults, level 1.
+DEFAULT_TARGET = {
+    Mode.HEAT: f"{DEFAULT_HEAT_C:g} °C",
+    Mode.COLD: f"{DEFAULT_COLD_C:g} °C",
+    Mode.LIGHT: "L1",
 }
 
 
@@ -105,6 +113,8 @@ class SessionPanel(Vertical):
         self.prompt: AttendedPrompt | None = None
         self.resume_offer: Resumption | None = None
         self.step_text = ""
+        self._tally: Tally | None = None
+        self._status_dirty = False
         self._plan_t0_s: float | None = None
         self._step_t0_s = 0.0
         self._step_s = 0.0
@@ -132,15 +142,14 @@ class SessionPanel(Vertical):
         plans = [(SINGLE, SINGLE)] + [
             (f"{p.name} ({p.minutes:g} min)", p.name) for p in self.plans()
         ]
-        light = self.modes == [Mode.LIGHT]
         with Horizontal():
             yield Select(plans, value=SINGLE, allow_blank=False, compact=True, id="plan")
             yield Select(modes, value=modes[0][1], allow_blank=False, compact=True, id="mode")
             yield Input(
-                placeholder="level" if light else "°C",
+                placeholder=DEFAULT_TARGET[self.modes[0]],
                 compact=True,
                 id="target",
-                tooltip="setpoint in °C, or L1..L9 for a level",
+                tooltip="setpoint in °C, or L1..L9 for a level (empty: the default shown)",
             )
             yield Input(value="10", placeholder="min", compact=True, id="minutes")
             yield Label("min")
@@ -163,6 +172,13 @@ class SessionPanel(Vertical):
     def on_mount(self) -> None:
         self._refresh_timer = self.set_interval(0.5, self._refresh)
         self._configure_chart(self._chosen_mode(), None)
+
+    @on(Select.Changed, "#mode")
+    def _mode_chosen(self) -> None:
+        mode = self._chosen_mode()
+        self.query_one("#target", Input).placeholder = DEFAULT_TARGET[mode]
+        if self.runner is None:
+            self._configure_chart(mode, None)
 
     @on(Select.Changed, "#plan")
     def _plan_chosen(self, event: Select.Changed) -> None:
@@ -196,10 +212,10 @@ class SessionPanel(Vertical):
                     f"the target must be °C (e.g. 40) or a level (e.g. L2), not {target!r}"
                 ) from None
         if mode == Mode.LIGHT:
-            return SessionRequest(mode, minutes * 60, level=level or int(value or 0))
+            return SessionRequest(mode, minutes * 60, level=level or int(value or 1))
         if level:
             return SessionRequest(mode, minutes * 60, level=level)
-        default = 40.0 if mode == Mode.HEAT else 15.0
+        default = DEFAULT_HEAT_C if mode == Mode.HEAT else DEFAULT_COLD_C
         return SessionRequest(mode, minutes * 60, setpoint_c=default if value is None else value)
 
     def chosen_plan(self) -> tuple[TherapyPlan, bool]:
@@ -261,8 +277,18 @@ class SessionPanel(Vertical):
         self.runner = None
         self.session = None
         self._tell_end(summary)
+        self._status_dirty = False
         self.query_one("#countdown", Digits).update("--:--")
-        self.query_one("#state", Static).update(summary.end_reason.value.replace("_", " "))
+        ended = summary.end_reason.value.replace("_", " ")
+        self.query_one("#state", Static).update(ended)
+        self.query_one("#readings", Static).update(
+            f"output off — {ended} after {summary.actual_minutes:.1f} min"
+            + (
+                f"\npeak {summary.max_temperature_c:.1f} °C"
+                if summary.max_temperature_c is not None
+                else ""
+            )
+        )
         self.post_message(SessionEnded(self, summary))
         offer = runner.resumption(summary)
         if offer is not None:
@@ -339,21 +365,35 @@ class SessionPanel(Vertical):
             self._close_prompt()
 
     def session_status(self, runner: SessionRunner, status: Status) -> None:
+        """Every Status (up to 10 a second): kept; drawn by :meth:`_refresh`, if on screen."""
         tally = runner.supervisor.tally if runner.supervisor else None
-        self.show_status(status, tally, self._elapsed_min())
+        self._record_status(status, tally, self._elapsed_min())
 
     def _elapsed_min(self) -> float:
         t0 = self._plan_t0_s
         return 0.0 if t0 is None else (self.driver.clock.now() - t0) / 60
 
-    def show_status(self, status: Status, tally: Tally | None, minute: float) -> None:
-        """Show one Status: readings, countdown, step progress and a chart point."""
+    def _record_status(self, status: Status, tally: Tally | None, minute: float) -> None:
         self.last_status = status
-        chart = self.query_one(SessionChart)
+        self._tally = tally
+        self._status_dirty = True
         power = status.power_mw if status.output_on else 0
-        chart.add_point(minute, status.temperature_c, power if status.mode == Mode.LIGHT else None)
+        self.query_one(SessionChart).add_point(
+            minute, status.temperature_c, power if status.mode == Mode.LIGHT else None
+        )
         if status.temperature_c is not None:
             self.temperatures.append(status.temperature_c)
+
+    def show_status(self, status: Status, tally: Tally | None, minute: float) -> None:
+        """Show one Status now: readings, countdown, step progress and a chart point."""
+        self._record_status(status, tally, minute)
+        self._show_readings()
+
+    def _show_readings(self) -> None:
+        status, tally = self.last_status, self._tally
+        self._status_dirty = False
+        if status is None:
+            return
         self.query_one("#countdown", Digits).update(_mmss(status.remaining_s))
         total = max(1, status.elapsed_s + status.remaining_s)
         self.query_one("#step-progress", ProgressBar).update(total=total, progress=status.elapsed_s)
@@ -427,8 +467,17 @@ class SessionPanel(Vertical):
         lines = chart_limits(self.limits, self.driver, plan, mode)
         chart.configure(lines, span, show_power=Mode.LIGHT in self.modes)
 
+    @property
+    def on_screen(self) -> bool:
+        """This device's tab is the one shown (the others are not drawn at all)."""
+        return self.parent is not None and self.parent.display
+
     def _refresh(self) -> None:
-        """Twice a second: the chart and the plan's progress (also through rests)."""
+        """Twice a second, if on screen: readings, chart and the plan's progress."""
+        if not self.on_screen:
+            return
+        if self._status_dirty:
+            self._show_readings()
         self.query_one(SessionChart).flush()
         runner, t0 = self.runner, self._plan_t0_s
         if runner is None or t0 is None:
@@ -475,19 +524,26 @@ class SessionEnded(Message):
 
 
 class _PanelListener(SessionListener):
-    """The runner's hooks, forwarded to a panel (Textual owns the on_* names there)."""
+    """The runner's hooks, forwarded to a panel (Textual owns the on_* names there).
+
+    Once the panel has left the screen (the app is closing) there is nothing to show.
+    """
 
     def __init__(self, panel: SessionPanel) -> None:
         self.panel = panel
 
     def on_state(self, runner: SessionRunner, state: RunnerState) -> None:
-        self.panel.session_state(runner, state)
+        if self.panel.is_attached:
+            self.panel.session_state(runner, state)
 
     def on_status(self, runner: SessionRunner, status: Status) -> None:
-        self.panel.session_status(runner, status)
+        if self.panel.is_attached:
+            self.panel.session_status(runner, status)
 
     def on_event(self, runner: SessionRunner | None, event: SessionEvent) -> None:
-        self.panel.session_event(runner, event)
+        if self.panel.is_attached:
+            self.panel.session_event(runner, event)
 
     def on_prompt(self, runner: SessionRunner, deadline_s: float) -> None:
-        self.panel.session_prompt(runner, deadline_s)
+        if self.panel.is_attached:
+            self.panel.session_prompt(runner, deadline_s)
