@@ -59,7 +59,7 @@ async def until(
     leaves it waiting out its 30 s timeout."""
     async with asyncio.timeout(timeout_s):
         while not condition():
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.02)  # noqa: ASYNC110 - polls app state, bounded above
 
 
 async def connect(
