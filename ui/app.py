@@ -16,7 +16,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -30,12 +30,14 @@ from device.controller import UsageLedger
 from device.driver import DeviceDriver
 from device.journal import JournalReader, JournalWriter
 from device.limits import Limits
-from device.mqtt import MqttBridge, MqttReporter
 from protocols import TherapyctlError
 from ui.widgets.devices import DeviceRow, DevicesView
 from ui.widgets.history import HistoryView, SessionDetail
 from ui.widgets.prompts import AliasPrompt, AttendedPrompt, ResumePrompt
 from ui.widgets.session import SessionEnded, SessionPanel
+
+if TYPE_CHECKING:
+    from device.mqtt import MqttBridge
 
 __all__ = ["AttendedPrompt", "Backend", "ResumePrompt", "SessionPanel", "TherapyApp"]
 
@@ -162,7 +164,7 @@ class TherapyApp(App[None]):
         self.devices_view.show([], self._note)
         # Enter connects at once. (Not App.AUTO_FOCUS: modal screens would inherit it.)
         self.devices_view.query_one(DataTable).focus()
-        self._hold_backend()
+        self.call_after_refresh(self._hold_backend)  # the first screen is drawn before
 
     @property
     def radio(self) -> Radio:
@@ -306,6 +308,8 @@ class TherapyApp(App[None]):
             return self.panels[address]
         panel = SessionPanel(driver, self.limits, backend.journal, self.ledger, label=label)
         if backend.bridge is not None and driver.identity is not None:
+            from device.mqtt import MqttReporter  # aiomqtt only when there is a broker
+
             panel.reporter = MqttReporter(backend.bridge, driver.identity.as_json())
         self.panels[address] = panel
         if backend.journal is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -1005,6 +1006,10 @@ def ui_command(
     async def open_backend() -> AsyncIterator[Any]:
         from ui.app import Backend
 
+        # bumble takes about half a second to import: off the loop, so the UI stays live.
+        await asyncio.to_thread(importlib.import_module, "device.bumble_backend")
+        if specs:
+            await asyncio.to_thread(importlib.import_module, "simulator")
         async with contextlib.AsyncExitStack() as stack:
             journal = await _open_journal(stack, db_path)
             bridge = await _start_bridge(stack, settings, handler=None)

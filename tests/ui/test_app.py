@@ -58,8 +58,8 @@ async def until(
     ``pilot.pause``: that waits for every widget's queue, and a closed command palette's
     leaves it waiting out its 30 s timeout."""
     async with asyncio.timeout(timeout_s):
-        while not condition():
-            await asyncio.sleep(0.02)  # noqa: ASYNC110 - polls app state, bounded above
+        while not condition():  # noqa: ASYNC110 - polls app state, bounded above
+            await asyncio.sleep(0.02)
 
 
 async def connect(

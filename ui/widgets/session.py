@@ -19,7 +19,6 @@ from device.controller import PlanRunner, Resumption, RunSummary, UsageLedger
 from device.driver import DeviceDriver
 from device.journal import JournalWriter
 from device.limits import Limits
-from device.mqtt import MqttReporter
 from device.plans import BUILTIN_PLANS, DEFAULT_COLD_C, DEFAULT_HEAT_C, Step, TherapyPlan
 from device.session import (
     CompositeListener,
@@ -35,6 +34,8 @@ from ui.widgets.prompts import AttendedPrompt, ResumePrompt
 
 if TYPE_CHECKING:
     from textual.timer import Timer
+
+    from device.mqtt import MqttReporter
 
 ALERT_KINDS = {"clamp", "safety_stop", "alarm", "link_lost", "refused"}
 SINGLE = "single"  # the plan Select's "one session, as set here" choice
