@@ -8,12 +8,14 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Digits, Input, ProgressBar, Select
 
 from device import Radio
 from device.journal import JournalReader, JournalWriter
 from device.limits import DEFAULT_LIMITS
+from protocols import TherapyctlError
 from simulator import DeviceSpec, SimulatorWorld, parse_fault
 from ui.app import AttendedPrompt, Backend, ResumePrompt, SessionPanel, TherapyApp
 from ui.widgets.chart import LimitLine, SessionChart
@@ -143,7 +145,14 @@ async def test_pause_and_resume_and_two_devices_at_once() -> None:
     async with ui(("heat-pad", "pad"), ("light-belt-800", "belt")) as (app, pilot, world):
         pad = await connect(app, pilot, world, "pad")
         belt = await connect(app, pilot, world, "belt")  # the belt's tab is now active
-        belt.query_one("#target").value = "4"
+        target = belt.query_one("#target", Input)
+        for text, wanted in (("400 mW", (0, 400)), ("L2", (2, None)), ("", (1, None))):
+            target.value = text
+            assert (belt.request().level, belt.request().power_mw) == wanted
+        target.value = "warm"
+        with pytest.raises(TherapyctlError, match="not 'warm'"):
+            belt.request()
+        target.value = "4"
         await pilot.press("s")
         await until(pilot, lambda: world.devices["belt"].firmware.output_on)
         pad.start()

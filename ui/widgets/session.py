@@ -150,7 +150,7 @@ class SessionPanel(Vertical):
                 placeholder=DEFAULT_TARGET[self.modes[0]],
                 compact=True,
                 id="target",
-                tooltip="setpoint in °C, or L1..L9 for a level (empty: the default shown)",
+                tooltip="°C, a level (L1..L9) or, for light, mW (400 mW); empty: the default shown",
             )
             yield Input(value="10", placeholder="min", compact=True, id="minutes")
             yield Label("min")
@@ -203,16 +203,27 @@ class SessionPanel(Vertical):
             raise TherapyctlError(f"minutes must be a number, not {minutes_text!r}") from None
         level = 0
         value: float | None = None
+        power_mw: int | None = None
         if target.upper().startswith("L") and target[1:].isdigit():
             level = int(target[1:])
+        elif target.lower().replace(" ", "").endswith("mw") and mode == Mode.LIGHT:
+            digits = target.lower().replace(" ", "").removesuffix("mw")
+            if not digits.isdigit():
+                raise TherapyctlError(
+                    f"optical power must be whole mW (e.g. 400 mW), not {target!r}"
+                )
+            power_mw = int(digits)
         elif target:
             try:
                 value = float(target)
             except ValueError:
                 raise TherapyctlError(
-                    f"the target must be °C (e.g. 40) or a level (e.g. L2), not {target!r}"
+                    f"the target must be °C (e.g. 40), a level (e.g. L2) or, for light, mW"
+                    f" (e.g. 400 mW), not {target!r}"
                 ) from None
         if mode == Mode.LIGHT:
+            if power_mw is not None:
+                return SessionRequest(mode, minutes * 60, power_mw=power_mw)
             return SessionRequest(mode, minutes * 60, level=level or int(value or 1))
         if level:
             return SessionRequest(mode, minutes * 60, level=level)
