@@ -69,9 +69,10 @@ async def connect(
 ) -> SessionPanel:
     address = str(world.devices[name].address).split("/")[0]
     await until(pilot, lambda: address in app.found)
-    app.connect(address)
-    await until(pilot, lambda: address in app.panels and app.panels[address].is_mounted)
-    return app.panels[address]
+    # The connect worker's end, not the panel's mount: its tab becomes the active one last.
+    panel = await app.connect(address).wait()
+    assert panel is not None and app.tabs.active == f"dev-{address.replace(':', '')}"
+    return panel
 
 
 async def test_start_heat_and_watch_the_temperature_rise() -> None:

@@ -77,8 +77,7 @@ def connected(name: str) -> Callable[[Pilot[Any]], Awaitable[None]]:
         assert isinstance(app, TherapyApp)
         await scanned(pilot)
         address = next(a for a, f in app.found.items() if f.name == name)
-        app.connect(address)
-        await until(pilot, lambda: address in app.panels and app.panels[address].is_mounted)
+        await app.connect(address).wait()  # its end: the device's tab is then the active one
         await pilot.pause()
         app.clear_notifications()
         await pilot.pause()
