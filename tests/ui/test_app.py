@@ -76,7 +76,8 @@ async def connect(
 
 
 async def test_start_heat_and_watch_the_temperature_rise() -> None:
-    """Start heat from the keyboard: the chart fills and the temperature goes up."""
+    """Start heat from the keyboard, stop it with the mouse: the chart fills and the
+    temperature goes up on the way."""
     async with ui(("heat-pad", "pad")) as (app, pilot, world):
         panel = await connect(app, pilot, world, "pad")
         await pilot.press("s")
@@ -89,7 +90,7 @@ async def test_start_heat_and_watch_the_temperature_rise() -> None:
         assert "heat limit 43 °C" in drawn  # the limit line's legend
         assert any("\u2801" <= ch <= "\u28ff" for ch in drawn)  # the braille curve
         assert world.devices["pad"].firmware.output_on
-        await pilot.press("x")
+        await pilot.click("#stop")  # the mouse works too
         await until(pilot, lambda: panel.summaries)
         assert panel.summaries[0].end_reason.value == "user_stopped"
         assert not world.devices["pad"].firmware.output_on
