@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from functools import partial
@@ -28,7 +28,7 @@ from device import FoundDevice, Radio, scan
 from device.clock import Clock
 from device.controller import UsageLedger
 from device.driver import DeviceDriver
-from device.journal import JournalReader, JournalWriter
+from device.journal import JournalReader, JournalWriter, KnownDevice
 from device.limits import Limits
 from protocols import TherapyctlError
 from ui.widgets.devices import DeviceRow, DevicesView
@@ -491,12 +491,6 @@ class TherapyApp(App[None]):
             await self.shutdown()
 
 
-def _known_devices(path: Path) -> list[Any]:
+def _known_devices(path: Path) -> list[KnownDevice]:
     with JournalReader(path) as reader:
         return reader.known_devices()
-
-
-@contextlib.asynccontextmanager
-async def attached(radio: Radio) -> AsyncIterator[Backend]:
-    """A backend around an already open radio (tests, benchmarks)."""
-    yield Backend(radio)

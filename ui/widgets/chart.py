@@ -5,6 +5,7 @@ belts, optical power on a second axis, with the active limit lines. Drawn by plo
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -22,6 +23,23 @@ class LimitLine:
     value: float
     label: str
     axis: Axis = "left"
+
+
+def limit_lines(
+    modes: set[str], limits: Mapping[str, float], belt_max_mw: int | None = None
+) -> tuple[LimitLine, ...]:
+    """The lines of the limits that hold for these modes (``Limits.as_dict()`` names, as the
+    journal keeps them): what the supervisor enforces, drawn where it would stop."""
+    lines = []
+    if "heat" in modes and "heat_ceiling_c" in limits:
+        ceiling = limits["heat_ceiling_c"]
+        lines.append(LimitLine(ceiling, f"heat limit {ceiling:g} °C"))
+    if "cold" in modes and "cold_floor_c" in limits:
+        floor = limits["cold_floor_c"]
+        lines.append(LimitLine(floor, f"cold limit {floor:g} °C"))
+    if "light" in modes and belt_max_mw is not None:
+        lines.append(LimitLine(belt_max_mw, f"belt max {belt_max_mw} mW", "right"))
+    return tuple(lines)
 
 
 class SessionChart(PlotextPlot):

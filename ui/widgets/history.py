@@ -19,7 +19,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from device.journal import JournalReader, SessionRow
 from protocols import TherapyctlError
-from ui.widgets.chart import LimitLine, SessionChart
+from ui.widgets.chart import SessionChart, limit_lines
 
 HISTORY_ROWS = 500
 SAFETY_KINDS = frozenset({"safety_stop", "alarm", "link_lost", "device_fault", "clamp"})
@@ -157,14 +157,7 @@ class SessionDetail(Screen[None]):
         )
         chart = self.query_one(SessionChart)
         modes = {s["mode"] for s in samples}
-        lines = []
-        if "heat" in modes and "heat_ceiling_c" in limits:
-            ceiling = limits["heat_ceiling_c"]
-            lines.append(LimitLine(ceiling, f"heat limit {ceiling:g} °C"))
-        if "cold" in modes and "cold_floor_c" in limits:
-            floor = limits["cold_floor_c"]
-            lines.append(LimitLine(floor, f"cold limit {floor:g} °C"))
-        chart.configure(tuple(lines), row.planned_minutes or None, show_power=light)
+        chart.configure(limit_lines(modes, limits), row.planned_minutes or None, show_power=light)
         chart.set_points(
             [s["t_s"] / 60 for s in samples],
             [s["temperature_c"] for s in samples],

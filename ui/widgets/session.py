@@ -29,7 +29,7 @@ from device.session import (
 )
 from device.supervisor import EndReason, SessionRequest, Tally
 from protocols import Mode, ModeSupport, Status, TherapyctlError
-from ui.widgets.chart import LimitLine, SessionChart
+from ui.widgets.chart import SessionChart, limit_lines
 from ui.widgets.prompts import AttendedPrompt, ResumePrompt
 
 if TYPE_CHECKING:
@@ -120,6 +120,7 @@ class SessionPanel(Vertical):
         self._step_t0_s = 0.0
         self._step_s = 0.0
         self._refresh_timer: Timer | None = None
+        self.chart = SessionChart(id="chart")  # kept: every Status adds a point
 
     # ------------------------------------------------------------------ layout
 
@@ -168,7 +169,7 @@ class SessionPanel(Vertical):
             yield ProgressBar(total=1, show_eta=False, id="step-progress")
             yield Label("plan")
             yield ProgressBar(total=1, show_eta=False, id="plan-progress")
-        yield SessionChart(id="chart")
+        yield self.chart
 
     def on_mount(self) -> None:
         self._refresh_timer = self.set_interval(0.5, self._refresh)
@@ -263,7 +264,7 @@ class SessionPanel(Vertical):
             resuming=resuming,
         )
         self.temperatures.clear()
-        self.query_one(SessionChart).clear_points()
+        self.chart.clear_points()
         self._plan_t0_s = self.driver.clock.now()
         self._step_t0_s, self._step_s = 0.0, self.runner.plan.steps[0].minutes * 60
         first = self.runner.plan.steps[0]
@@ -390,7 +391,7 @@ class SessionPanel(Vertical):
         self._tally = tally
         self._status_dirty = True
         power = status.power_mw if status.output_on else 0
-        self.query_one(SessionChart).add_point(
+        self.chart.add_point(
             minute, status.temperature_c, power if status.mode == Mode.LIGHT else None
         )
         if status.temperature_c is not None:
@@ -474,9 +475,12 @@ class SessionPanel(Vertical):
     # ------------------------------------------------------------------ periodic
 
     def _configure_chart(self, mode: Mode | None, plan: TherapyPlan | None) -> None:
-        chart = self.query_one(SessionChart)
+        chart = self.chart
         span = plan.minutes if plan is not None else None
-        lines = chart_limits(self.limits, self.driver, plan, mode)
+        modes = {m.name.lower() for m in (plan.modes if plan is not None else {mode}) if m}
+        feature = self.driver.feature
+        belt_max_mw = feature.max_power_mw if feature is not None else None
+        lines = limit_lines(modes, self.limits.as_dict(), belt_max_mw)
         chart.configure(lines, span, show_power=Mode.LIGHT in self.modes)
 
     @property
@@ -490,7 +494,7 @@ class SessionPanel(Vertical):
             return
         if self._status_dirty:
             self._show_readings()
-        self.query_one(SessionChart).flush()
+        self.chart.flush()
         runner, t0 = self.runner, self._plan_t0_s
         if runner is None or t0 is None:
             return
@@ -507,23 +511,7 @@ class SessionPanel(Vertical):
                 total=max(1.0, self._step_s),
                 progress=min(self._step_s, elapsed_s - self._step_t0_s),
             )
-            self.query_one(SessionChart).add_point(elapsed_s / 60, None)
-
-
-def chart_limits(
-    limits: Limits, driver: DeviceDriver, plan: TherapyPlan | None, mode: Mode | None
-) -> tuple[LimitLine, ...]:
-    """The limit lines for a plan (or, idle, the chosen mode): what the supervisor holds."""
-    modes = plan.modes if plan is not None else {mode}
-    lines = []
-    if Mode.HEAT in modes:
-        lines.append(LimitLine(limits.heat_ceiling_c, f"heat limit {limits.heat_ceiling_c:g} °C"))
-    if Mode.COLD in modes:
-        lines.append(LimitLine(limits.cold_floor_c, f"cold limit {limits.cold_floor_c:g} °C"))
-    if Mode.LIGHT in modes and driver.feature is not None:
-        top = driver.feature.max_power_mw
-        lines.append(LimitLine(top, f"belt max {top} mW", "right"))
-    return tuple(lines)
+            self.chart.add_point(elapsed_s / 60, None)
 
 
 class SessionEnded(Message):
