@@ -20,14 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from device import Radio
-from device.clock import Clock
-from device.controller import PlanRunner
-from device.driver import DeviceDriver
-from device.limits import DEFAULT_LIMITS
-from device.plans import Step, TherapyPlan
-from device.session import SessionListener
-from device.supervisor import EndReason, SessionRequest
+from device.link import Clock, DeviceDriver, Radio
+from device.safety import DEFAULT_LIMITS, EndReason, SessionRequest
+from device.sessions import PlanRunner, SessionListener, Step, TherapyPlan
 from protocols import Mode, RenewLease, Status
 from simulator import DeviceSpec, SimulatorWorld
 

@@ -277,10 +277,10 @@ def child_first_screen(db: Path) -> None:
     stamps = {"interpreter": T_START}
     from contextlib import asynccontextmanager
 
-    from device import Radio
     from device.journal import JournalWriter
-    from device.limits import DEFAULT_LIMITS
-    from ui.app import Backend, TherapyApp
+    from device.link import Radio
+    from device.safety import DEFAULT_LIMITS
+    from ui.tui.app import Backend, TherapyApp
 
     stamps["imported"] = time.monotonic()
 
@@ -469,10 +469,10 @@ async def measure(app: Any, timing: Timing, result: CpuResult) -> None:
 async def cpu_headless(radio_moniker: str, db: Path, timing: Timing) -> CpuResult:
     from contextlib import asynccontextmanager
 
-    from device import Radio
     from device.journal import JournalWriter
-    from device.limits import DEFAULT_LIMITS
-    from ui.app import Backend, TherapyApp
+    from device.link import Radio
+    from device.safety import DEFAULT_LIMITS
+    from ui.tui.app import Backend, TherapyApp
 
     journal = await asyncio.to_thread(JournalWriter, db)
     try:
@@ -494,10 +494,10 @@ def child_cpu_terminal(radio_moniker: str, db: Path, out: Path, timing: Timing) 
     """In the child, on a pty: the same run with Textual's terminal driver; JSON to ``out``."""
     from contextlib import asynccontextmanager
 
-    from device import Radio
     from device.journal import JournalWriter
-    from device.limits import DEFAULT_LIMITS
-    from ui.app import Backend, TherapyApp
+    from device.link import Radio
+    from device.safety import DEFAULT_LIMITS
+    from ui.tui.app import Backend, TherapyApp
 
     result = CpuResult(problem="did not finish")
 

@@ -1,25 +1,10 @@
-"""Reaching therapy devices: bleak (system adapter or the bumble backend), and later the
-controller, safety supervisor, sessions, journal and MQTT bridge."""
+"""The controller side of therapyctl, by concern (each subpackage says what it may use):
 
-from device.ble import DeviceInfo, FoundDevice, Radio, TherapyLink, find_device, scan
-from device.errors import (
-    AdapterUnavailableError,
-    CommandTimeoutError,
-    ConnectionFailedError,
-    DeviceError,
-    LinkLostError,
-)
+- ``device.link``: reaching a device over Bluetooth LE (bleak; bumble as a backend);
+- ``device.safety``: the limits and the pure safety supervisor;
+- ``device.sessions``: running sessions and plans through the supervisor;
+- ``device.journal``: the SQLite journal of every session;
+- ``device.mqtt``: the MQTT bridge, Home Assistant discovery and remote control.
 
-__all__ = [
-    "AdapterUnavailableError",
-    "CommandTimeoutError",
-    "ConnectionFailedError",
-    "DeviceError",
-    "DeviceInfo",
-    "FoundDevice",
-    "LinkLostError",
-    "Radio",
-    "TherapyLink",
-    "find_device",
-    "scan",
-]
+Import from those packages, not from their modules.
+"""

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from device.limits import DEFAULT_LIMITS, Limits
-from device.supervisor import NO_USAGE, SessionRequest, Supervisor, Usage
+from device.safety import DEFAULT_LIMITS, NO_USAGE, Limits, SessionRequest, Supervisor, Usage
 from protocols import DeviceKind, Fault, Mode, State, Status, StatusFlag, StopCause
 from simulator.belt import belt_feature
 from simulator.pad import pad_feature

@@ -10,10 +10,10 @@ import sys
 
 import pytest
 
-from device import Radio, TherapyLink, scan
+from device.link import Radio, TherapyLink, scan
 from protocols import Mode, RenewLease, ResultCode, Start, uuids
 from simulator import DEVICE_KINDS
-from tests.device.conformance import exercise
+from tests.device.link.conformance import exercise
 from tests.simserve import THERAPYCTL, sim_serve
 
 pytestmark = pytest.mark.slow
@@ -90,7 +90,7 @@ async def test_a_killed_client_frees_the_device_for_the_next() -> None:
     """A controller process killed while connected: its link ends, the device advertises again."""
     script = (
         "import asyncio, sys\n"
-        "from device import Radio, TherapyLink, scan\n"
+        "from device.link import Radio, TherapyLink, scan\n"
         "async def main():\n"
         "    radio = await Radio.open(sys.argv[1])\n"
         "    link = await TherapyLink.connect(radio, (await scan(radio, 0.5))[0])\n"

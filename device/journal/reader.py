@@ -1,0 +1,291 @@
+"""Reading the journal: sessions, their samples, events and steps, known devices, day
+totals, and the usage that limits later sessions (read-only; safe beside a writer)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sqlite3
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from device.journal.schema import (
+    JournalError,
+    close_interrupted,
+    open_for_writing,
+    read_connection,
+    translate_error,
+)
+from device.safety import Usage
+
+logger = logging.getLogger(__name__)
+
+
+class SessionRow(NamedTuple):
+    """One session as ``history`` lists it (a named tuple: 10,000 of them build fast)."""
+
+    session_id: str
+    started_at: float
+    ended_at: float | None
+    device_name: str
+    device_address: str
+    device_kind: str
+    mode: str | None
+    plan: str | None
+    requested_minutes: float
+    planned_minutes: float | None
+    actual_minutes: float | None
+    end_reason: str | None
+    end_detail: str | None
+    max_temperature_c: float | None
+    min_temperature_c: float | None
+    cem43_minutes: float | None
+    energy_j: float | None
+    time_scale: float
+
+    @property
+    def what(self) -> str:
+        return self.plan or self.mode or "?"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id,
+            "started_at": _iso(self.started_at),
+            "ended_at": _iso(self.ended_at) if self.ended_at else None,
+            "device": {
+                "name": self.device_name,
+                "address": self.device_address,
+                "kind": self.device_kind,
+            },
+            "mode": self.mode,
+            "plan": self.plan,
+            "requested_minutes": self.requested_minutes,
+            "planned_minutes": self.planned_minutes,
+            "actual_minutes": self.actual_minutes,
+            "end_reason": self.end_reason,
+            "end_detail": self.end_detail,
+            "max_temperature_c": self.max_temperature_c,
+            "min_temperature_c": self.min_temperature_c,
+            "cem43_minutes": self.cem43_minutes,
+            "energy_j": self.energy_j,
+            "time_scale": self.time_scale,
+        }
+
+
+class KnownDevice(NamedTuple):
+    """A device the journal knows, with the alias the user gave it (if any)."""
+
+    address: str
+    name: str
+    kind: str
+    alias: str | None
+    first_seen: float
+    last_seen: float
+
+    @property
+    def label(self) -> str:
+        """What to show: the alias, else the advertised name."""
+        return self.alias or self.name
+
+
+def _iso(at: float) -> str:
+    return datetime.fromtimestamp(at).astimezone().isoformat(timespec="seconds")
+
+
+_SESSION_COLUMNS = (
+    "s.id AS session_id, s.started_at, s.ended_at, d.name AS device_name,"
+    " d.address AS device_address, d.kind AS device_kind, s.mode, s.plan,"
+    " s.requested_minutes, s.planned_minutes, s.actual_minutes, s.end_reason, s.end_detail,"
+    " s.max_temperature_c, s.min_temperature_c, s.cem43_minutes, s.energy_j, s.time_scale"
+)
+
+
+class JournalReader:
+    """Queries over a journal (read-only connection; safe beside a writer)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn = read_connection(path)
+        try:
+            unfinished = self._conn.execute(
+                "SELECT count(*) FROM sessions WHERE ended_at IS NULL"
+            ).fetchone()[0]
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise translate_error(str(path), exc) from exc
+        if unfinished:
+            self._close_interrupted()
+
+    def _close_interrupted(self) -> None:
+        """Any start of therapyctl closes sessions left open by a dead process (if it can
+        write here; on a read-only journal they simply show as unfinished)."""
+        try:
+            writer = open_for_writing(self.path)
+        except JournalError:
+            return
+        try:
+            close_interrupted(writer)
+        except sqlite3.Error as exc:
+            logger.info("could not close interrupted sessions: %s", exc)
+        finally:
+            writer.close()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> JournalReader:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise translate_error(str(self.path), exc) from exc
+
+    def sessions(
+        self, *, device: str | None = None, since: date | None = None, limit: int | None = None
+    ) -> list[SessionRow]:
+        where, params = self._filters(device, since)
+        sql = (
+            f"SELECT {_SESSION_COLUMNS} FROM sessions s JOIN devices d ON d.id = s.device_id"
+            f"{where} ORDER BY s.started_at DESC"
+        )
+        if limit is not None:
+            sql += " LIMIT ?"
+            params = (*params, limit)
+        try:
+            cursor = self._conn.execute(sql, params)
+            cursor.row_factory = None  # plain tuples, in SessionRow's field order: fast
+            return list(map(SessionRow._make, cursor.fetchall()))
+        except sqlite3.Error as exc:
+            raise translate_error(str(self.path), exc) from exc
+
+    def _filters(self, device: str | None, since: date | None) -> tuple[str, tuple[Any, ...]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if device:
+            clauses.append("(d.name = ? OR d.address = ?)")
+            params += [device, device.upper()]
+        if since:
+            clauses.append("s.started_at >= ?")
+            params.append(datetime.combine(since, datetime.min.time()).timestamp())
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
+
+    def known_devices(self) -> list[KnownDevice]:
+        """Every known device, the most recently seen first."""
+        # A journal older than schema 2 has no aliases yet (readers never migrate).
+        has_alias = self._query("SELECT 1 FROM pragma_table_info('devices') WHERE name = 'alias'")
+        alias = "alias" if has_alias else "NULL AS alias"
+        rows = self._query(
+            f"SELECT address, name, kind, {alias}, first_seen, last_seen FROM devices"
+            " ORDER BY last_seen DESC, address"
+        )
+        return [KnownDevice(*row) for row in rows]
+
+    def day_totals(
+        self, *, device: str | None = None, since: date | None = None
+    ) -> list[dict[str, Any]]:
+        """Per local day: sessions, minutes, light minutes, CEM43 and energy."""
+        where, params = self._filters(device, since)
+        rows = self._query(
+            "SELECT date(s.started_at, 'unixepoch', 'localtime') AS day, count(*) AS sessions,"
+            " coalesce(sum(s.actual_minutes), 0) AS minutes,"
+            " coalesce(sum(s.light_minutes), 0) AS light_minutes,"
+            " coalesce(sum(s.cem43_minutes), 0) AS cem43_minutes,"
+            " coalesce(sum(s.energy_j), 0) AS energy_j"
+            f" FROM sessions s JOIN devices d ON d.id = s.device_id{where}"
+            " GROUP BY day ORDER BY day DESC",
+            params,
+        )
+        return [dict(row) for row in rows]
+
+    def session(self, session_id: str) -> SessionRow:
+        rows = self._query(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions s JOIN devices d ON d.id = s.device_id"
+            " WHERE s.id = ?",
+            (session_id,),
+        )
+        if not rows:
+            raise JournalError(str(self.path), f"there is no session {session_id!r}")
+        return SessionRow(**dict(rows[0]))
+
+    def limits(self, session_id: str) -> dict[str, float]:
+        rows = self._query(
+            "SELECT limits_json FROM session_limits WHERE session_id = ?", (session_id,)
+        )
+        return dict(json.loads(rows[0]["limits_json"])) if rows else {}
+
+    def events(self, session_id: str) -> list[dict[str, Any]]:
+        return [
+            dict(row)
+            for row in self._query(
+                "SELECT t_s, kind, detail FROM events WHERE session_id = ? ORDER BY t_s, id",
+                (session_id,),
+            )
+        ]
+
+    def steps(self, session_id: str) -> list[dict[str, Any]]:
+        return [
+            dict(row)
+            for row in self._query(
+                "SELECT step_index, t_s, description FROM plan_steps WHERE session_id = ?"
+                " ORDER BY step_index",
+                (session_id,),
+            )
+        ]
+
+    def samples(self, session_id: str) -> list[dict[str, Any]]:
+        return [
+            dict(row)
+            for row in self._query(
+                "SELECT t_s, at, seq, state, mode, temperature_c, setpoint_c, power_mw,"
+                " output_on, battery_pct, contact FROM samples WHERE session_id = ?"
+                " ORDER BY t_s, seq",
+                (session_id,),
+            )
+        ]
+
+    def sample_stats(self, session_id: str) -> dict[str, Any]:
+        row = self._query(
+            "SELECT count(*) AS samples, max(t_s) AS last_sample_t_s FROM samples"
+            " WHERE session_id = ?",
+            (session_id,),
+        )[0]
+        return {"samples": row["samples"], "last_sample_t_s": row["last_sample_t_s"]}
+
+    def usage(self, address: str, now: float, time_scale: float) -> Usage:
+        """Light minutes today and the time since the last heat session, for one device."""
+        today = datetime.fromtimestamp(now).date()
+        day_start = datetime.combine(today, datetime.min.time()).timestamp()
+        day_end = (datetime.combine(today, datetime.min.time()) + timedelta(days=1)).timestamp()
+        row = self._query(
+            "SELECT coalesce(sum(s.light_minutes), 0) AS light, max(s.heat_ended_at) AS heat"
+            " FROM sessions s JOIN devices d ON d.id = s.device_id"
+            " WHERE d.address = ? AND s.started_at >= ? AND s.started_at < ?",
+            (address, day_start, day_end),
+        )[0]
+        heat_row = self._query(
+            "SELECT max(s.heat_ended_at) AS heat FROM sessions s JOIN devices d"
+            " ON d.id = s.device_id WHERE d.address = ?",
+            (address,),
+        )[0]
+        heat_end = heat_row["heat"]
+        return Usage(
+            light_s_today=float(row["light"]) * 60,
+            s_since_heat=None if heat_end is None else max(0.0, (now - heat_end) * time_scale),
+        )
+
+
+@contextlib.contextmanager
+def reader(path: Path) -> Iterator[JournalReader]:
+    journal = JournalReader(path)
+    try:
+        yield journal
+    finally:
+        journal.close()

@@ -1,0 +1,269 @@
+"""The journal's file: its schema and forward migrations, opening it for writing or reading,
+errors in plain words, and closing sessions a dead process left open.
+
+WAL mode; ``PRAGMA user_version`` is the schema version; migrations run in order; a database
+from a newer therapyctl is refused without being touched.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sqlite3
+from pathlib import Path
+
+from protocols import TherapyctlError
+
+logger = logging.getLogger(__name__)
+
+
+BUSY_TIMEOUT_S = 2.0
+INTERRUPTED = "interrupted"
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the first schema
+    """
+    CREATE TABLE devices (
+        id INTEGER PRIMARY KEY,
+        address TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        model TEXT NOT NULL,
+        firmware TEXT NOT NULL,
+        serial TEXT NOT NULL,
+        first_seen REAL NOT NULL,
+        last_seen REAL NOT NULL
+    );
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        device_id INTEGER NOT NULL REFERENCES devices(id),
+        mode TEXT,
+        plan TEXT,
+        started_at REAL NOT NULL,
+        ended_at REAL,
+        time_scale REAL NOT NULL,
+        requested_minutes REAL NOT NULL,
+        planned_minutes REAL,
+        actual_minutes REAL,
+        light_minutes REAL NOT NULL DEFAULT 0,
+        heat_ended_at REAL,
+        end_reason TEXT,
+        end_detail TEXT,
+        max_temperature_c REAL,
+        min_temperature_c REAL,
+        cem43_minutes REAL,
+        energy_j REAL,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL
+    );
+    CREATE TABLE session_limits (
+        session_id TEXT PRIMARY KEY REFERENCES sessions(id),
+        limits_json TEXT NOT NULL
+    );
+    CREATE INDEX sessions_started ON sessions(started_at);
+    CREATE INDEX sessions_device ON sessions(device_id, started_at);
+    CREATE TABLE plan_steps (
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        step_index INTEGER NOT NULL,
+        t_s REAL NOT NULL,
+        description TEXT NOT NULL,
+        PRIMARY KEY (session_id, step_index)
+    );
+    CREATE TABLE samples (
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        t_s REAL NOT NULL,
+        at REAL NOT NULL,
+        seq INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        temperature_c REAL,
+        setpoint_c REAL,
+        power_mw INTEGER NOT NULL,
+        output_on INTEGER NOT NULL,
+        battery_pct INTEGER NOT NULL,
+        contact INTEGER NOT NULL
+    );
+    CREATE INDEX samples_session ON samples(session_id, t_s);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        t_s REAL NOT NULL,
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX events_session ON events(session_id, t_s);
+    CREATE TABLE clamps (
+        id INTEGER PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        t_s REAL NOT NULL,
+        message TEXT NOT NULL
+    );
+    """,
+    # 2: a user-given alias for a known device (NULL: none)
+    """
+    ALTER TABLE devices ADD COLUMN alias TEXT;
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+SAFETY_EVENT_KINDS = frozenset({"safety_stop", "alarm", "link_lost", "device_fault"})
+
+
+class JournalError(TherapyctlError):
+    """The journal cannot be used: missing, corrupt, locked, read-only, newer, unknown id."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"journal {path}: {reason}")
+
+
+def default_path() -> Path:
+    """The journal in the user's data directory (platformdirs)."""
+    from platformdirs import user_data_path
+
+    return user_data_path("therapyctl", appauthor=False) / "journal.sqlite3"
+
+
+def translate_error(path: str, exc: sqlite3.Error) -> JournalError:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return JournalError(path, "it is locked by another process; try again when it is done")
+    if "readonly" in text or "read-only" in text:
+        return JournalError(path, "it is read-only here: give a writable --db")
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return JournalError(
+            path, "it is not a therapyctl journal (the file is corrupt or not SQLite)"
+        )
+    if "unable to open" in text:
+        return JournalError(path, "it cannot be opened (missing directory or no permission)")
+    return JournalError(path, text)
+
+
+def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+    if readonly:
+        uri = f"file:{path.resolve()}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "unable to open" not in str(exc):
+                raise
+            # A WAL journal in a read-only place: SQLite cannot make its shared-memory
+            # file, but nobody can be writing there either, so read it as immutable.
+            conn.close()
+            conn = sqlite3.connect(uri + "&immutable=1", uri=True, timeout=BUSY_TIMEOUT_S)
+    else:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _check_version(path: Path, conn: sqlite3.Connection) -> int:
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise JournalError(
+            str(path),
+            f"it was written by a newer therapyctl (schema {version}; this one knows up to"
+            f" {SCHEMA_VERSION}); it is left untouched",
+        )
+    if version == 0:
+        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if tables:
+            raise JournalError(str(path), "it is an SQLite file but not a therapyctl journal")
+    return version
+
+
+def open_for_writing(path: Path) -> sqlite3.Connection:
+    """Open (creating and migrating as needed) a journal for writing."""
+    name = str(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise JournalError(name, f"cannot create its directory: {exc}") from exc
+    if path.exists():
+        # Refuse a newer journal before writing anything, even the WAL switch.
+        check = read_connection(path)
+        check.close()
+    try:
+        conn = connect(path, readonly=False)
+        version = _check_version(path, conn)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        for number in range(version + 1, SCHEMA_VERSION + 1):
+            with conn:
+                conn.executescript(
+                    "BEGIN;" + MIGRATIONS[number - 1] + f"PRAGMA user_version = {number};"
+                )
+        return conn
+    except sqlite3.Error as exc:
+        raise translate_error(name, exc) from exc
+
+
+def read_connection(path: Path) -> sqlite3.Connection:
+    """A read-only connection; the journal must exist and be a journal we understand."""
+    name = str(path)
+    if not path.exists():
+        raise JournalError(name, "there is no journal here yet (run a session first, or give --db)")
+    try:
+        conn = connect(path, readonly=True)
+        _check_version(path, conn)
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sessions'").fetchone():
+            conn.close()
+            raise JournalError(name, "it has no sessions table: not a therapyctl journal")
+        return conn
+    except sqlite3.Error as exc:
+        raise translate_error(name, exc) from exc
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def close_interrupted(conn: sqlite3.Connection) -> int:
+    """Close sessions whose process is gone as ``interrupted``; their samples are kept."""
+    host = socket.gethostname()
+    rows = conn.execute(
+        "SELECT id, pid, host, started_at FROM sessions WHERE ended_at IS NULL"
+    ).fetchall()
+    closed = 0
+    for row in rows:
+        if row["host"] == host and _pid_alive(row["pid"]):
+            continue  # still running, here or in another process on this host
+        if row["host"] != host:
+            continue  # cannot tell for another host: leave it
+        last = conn.execute(
+            "SELECT max(at) AS at, max(t_s) AS t_s, max(temperature_c) AS tmax,"
+            " min(temperature_c) AS tmin FROM samples WHERE session_id = ?",
+            (row["id"],),
+        ).fetchone()
+        running = conn.execute(
+            "SELECT count(*) FROM samples WHERE session_id = ? AND output_on = 1", (row["id"],)
+        ).fetchone()[0]
+        with conn:
+            conn.execute(
+                "UPDATE sessions SET ended_at = ?, end_reason = ?, end_detail = ?,"
+                " max_temperature_c = coalesce(max_temperature_c, ?),"
+                " min_temperature_c = coalesce(min_temperature_c, ?),"
+                " actual_minutes = coalesce(actual_minutes, ?) WHERE id = ?",
+                (
+                    last["at"] or row["started_at"],
+                    INTERRUPTED,
+                    "the controller stopped without closing the session (crash or kill);"
+                    " closed at the next start",
+                    last["tmax"],
+                    last["tmin"],
+                    (last["t_s"] or 0.0) / 60 if running else 0.0,
+                    row["id"],
+                ),
+            )
+        closed += 1
+    return closed

@@ -1,0 +1,41 @@
+"""MQTT: sessions on a broker, Home Assistant discovery, remote commands, a broker monitor.
+
+The topic schema, the broker settings, command validation, the bridge (aiomqtt, never
+blocking a session), the session listener that reports through it, the monitor's model, and
+the remotely controlled device of ``serve``. It uses the sessions' public API only
+(``device.sessions``), ``device.link`` for the driver it is handed, and aiomqtt.
+"""
+
+from device.mqtt.bridge import MqttBridge
+from device.mqtt.commands import (
+    CommandHandler,
+    CommandRejected,
+    CommandResult,
+    RemoteCommand,
+    parse_command,
+)
+from device.mqtt.monitor import MonitoredDevice, MonitorModel, watch_broker
+from device.mqtt.remote import RemoteController
+from device.mqtt.reporter import MqttReporter
+from device.mqtt.settings import MqttAuthError, MqttConfigError, MqttSettings
+from device.mqtt.topics import DEFAULT_PREFIX, DISCOVERY_PREFIX, device_slug
+
+__all__ = [
+    "DEFAULT_PREFIX",
+    "DISCOVERY_PREFIX",
+    "CommandHandler",
+    "CommandRejected",
+    "CommandResult",
+    "MonitorModel",
+    "MonitoredDevice",
+    "MqttAuthError",
+    "MqttBridge",
+    "MqttConfigError",
+    "MqttReporter",
+    "MqttSettings",
+    "RemoteCommand",
+    "RemoteController",
+    "device_slug",
+    "parse_command",
+    "watch_broker",
+]

@@ -1,0 +1,38 @@
+"""The topic schema, under ``PREFIX`` (default ``therapyctl``) and a controller's node id::
+
+    PREFIX/NODE/availability               "online" / "offline"     retained, QoS 1, Last Will
+    PREFIX/NODE/DEVICE/state               device + session state   retained, QoS 1
+    PREFIX/NODE/DEVICE/telemetry           one object per Status    QoS 0
+    PREFIX/NODE/DEVICE/event               session events           QoS 1
+    PREFIX/NODE/DEVICE/summary             end-of-session summary  QoS 1
+    PREFIX/NODE/DEVICE/command             remote commands (in)     never retained
+    PREFIX/NODE/DEVICE/command/response    answers                  QoS 1
+
+DEVICE is the device's address without colons. Home Assistant discovery configs go under
+``homeassistant/``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+DEFAULT_PREFIX = "therapyctl"
+DISCOVERY_PREFIX = "homeassistant"
+
+TOPIC_PART = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def slug(text: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "-_" else "-" for c in text)[:64]
+    return cleaned or "controller"
+
+
+def device_slug(address: str) -> str:
+    return address.replace(":", "").replace("-", "").lower()
+
+
+def compact_json(value: Any) -> str:
+    """A payload: compact JSON, UTF-8 as is, anything unknown as its text."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)

@@ -1,0 +1,257 @@
+"""Planning a session: a request checked against the limits, the device and earlier usage,
+then clamped (with a message a person can read) or refused. Pure: no I/O, no clock."""
+
+from __future__ import annotations
+
+import math
+
+from device.safety.limits import Limits
+from device.safety.model import Clamp, EndReason, Plan, SessionRequest, Usage
+from protocols import DeviceKind, Feature, Mode, Start
+
+
+def plan_session(
+    limits: Limits,
+    feature: Feature,
+    usage: Usage,
+    request: SessionRequest,
+    battery_pct: int | None = None,
+) -> tuple[Plan, EndReason | None]:
+    """The plan for ``request``, and the end reason to report if the device's timer ends a
+    session that a limit shortened (None: it ends ``completed``)."""
+    planner = _Planner(limits, feature, usage)
+    return planner.plan(request, battery_pct), planner.cut_by
+
+
+def max_session_s(limits: Limits, mode: Mode) -> float:
+    """The longest one session of ``mode`` may run."""
+    return {
+        Mode.HEAT: limits.heat_max_session_s,
+        Mode.COLD: limits.cold_max_session_s,
+        Mode.LIGHT: limits.light_max_session_s,
+    }.get(mode, 0.0)
+
+
+class _Planner:
+    def __init__(self, limits: Limits, feature: Feature, usage: Usage) -> None:
+        self.limits = limits
+        self.feature = feature
+        self.usage = usage
+        self.cut_by: EndReason | None = None
+
+    @property
+    def continuing(self) -> bool:
+        return self.usage.continuing_s > 0
+
+    def max_session_s(self, mode: Mode) -> float:
+        return max_session_s(self.limits, mode)
+
+    def plan(self, request: SessionRequest, battery_pct: int | None) -> Plan:
+        """Check and clamp a request. Over a limit: clamped with a message, or refused."""
+        mode = request.mode
+        feature = self.feature
+        clamps: list[Clamp] = []
+        supported = {
+            Mode.HEAT: feature.heat_max_c is not None or bool(feature.levels_for(Mode.HEAT)),
+            Mode.COLD: feature.cold_min_c is not None or bool(feature.levels_for(Mode.COLD)),
+            Mode.LIGHT: bool(feature.levels_for(Mode.LIGHT)),
+        }
+        if not supported.get(mode, False):
+            return self._refuse(
+                EndReason.DEVICE_FAULT, f"this {_kind(feature)} cannot do {mode.name.lower()}"
+            )
+        if not request.duration_s > 0 or not math.isfinite(request.duration_s):
+            return self._refuse(EndReason.DEVICE_FAULT, "a session needs a positive duration")
+        if battery_pct is not None and battery_pct < self.limits.battery_low_pct:
+            return self._refuse(
+                EndReason.BATTERY_LOW,
+                f"the battery is at {battery_pct} %, below {self.limits.battery_low_pct:g} %:"
+                " charge the device first",
+            )
+        if mode == Mode.HEAT and self.usage.s_since_heat is not None and not self.continuing:
+            wait_s = self.limits.heat_rest_s - self.usage.s_since_heat
+            if wait_s > 0:
+                return self._refuse(
+                    EndReason.REST_REQUIRED,
+                    f"rest at least {self.limits.heat_rest_s / 60:g} min between heat sessions:"
+                    f" {math.ceil(wait_s / 60)} min to go",
+                )
+
+        duration_s = float(request.duration_s)
+        limit_s = self.max_session_s(mode)
+        if self.continuing:
+            limit_s -= self.usage.continuing_s
+            if limit_s < 60:
+                return self._refuse(
+                    EndReason.COMPLETED,
+                    f"the interrupted {mode.name.lower()} session had less than a minute of its"
+                    f" {self.max_session_s(mode) / 60:g} min left",
+                )
+        if duration_s > limit_s:
+            clamps.append(
+                Clamp(
+                    f"{mode.name.lower()}_max_session",
+                    duration_s / 60,
+                    limit_s / 60,
+                    f"{mode.name.lower()} sessions are limited to {limit_s / 60:g} min"
+                    f" — running {limit_s / 60:g}"
+                    if not self.continuing
+                    else f"{mode.name.lower()} sessions are limited to"
+                    f" {self.max_session_s(mode) / 60:g} min and"
+                    f" {self.usage.continuing_s / 60:.1f} ran before the link was lost"
+                    f" — running {limit_s / 60:.1f}",
+                )
+            )
+            duration_s = limit_s
+        if mode == Mode.LIGHT:
+            left_s = self.limits.light_daily_s - self.usage.light_s_today
+            if left_s < 60:
+                return self._refuse(
+                    EndReason.DAILY_LIMIT,
+                    f"today's light treatment ({self.limits.light_daily_s / 60:g} min a day)"
+                    " is used up",
+                )
+            if duration_s > left_s:
+                clamps.append(
+                    Clamp(
+                        "light_daily",
+                        duration_s / 60,
+                        left_s / 60,
+                        f"light is limited to {self.limits.light_daily_s / 60:g} min a day —"
+                        f" {left_s / 60:.0f} min left today, running {left_s / 60:.0f}",
+                    )
+                )
+                duration_s = left_s
+                self.cut_by = EndReason.DAILY_LIMIT
+        if duration_s > feature.max_session_s:
+            clamps.append(
+                Clamp(
+                    "device_max_session",
+                    duration_s / 60,
+                    feature.max_session_s / 60,
+                    f"this device's own timer allows {feature.max_session_s / 60:g} min",
+                )
+            )
+            duration_s = float(feature.max_session_s)
+
+        if mode == Mode.LIGHT:
+            level, power_mw, message = self._light_level(request, clamps)
+            if level == 0:
+                return self._refuse(EndReason.DEVICE_FAULT, message)
+            start = Start(Mode.LIGHT, level, None, max(1, int(duration_s)))
+            plan = Plan(start, tuple(clamps), power_mw=power_mw)
+        else:
+            setpoint = self._setpoint(request, clamps)
+            if setpoint is None:
+                return self._refuse(
+                    EndReason.DEVICE_FAULT,
+                    "give a setpoint or a level the device has, within the limits and the"
+                    " device's own range",
+                )
+            start = Start(mode, 0, setpoint, max(1, int(duration_s)))
+            plan = Plan(start, tuple(clamps), setpoint_c=setpoint)
+        return plan
+
+    def _refuse(self, reason: EndReason, message: str) -> Plan:
+        return Plan(None, (), reason, message)
+
+    def _setpoint(self, request: SessionRequest, clamps: list[Clamp]) -> float | None:
+        mode = request.mode
+        feature = self.feature
+        setpoint = request.setpoint_c
+        if request.level:
+            levels = feature.levels_for(mode)
+            if not 1 <= request.level <= len(levels):
+                return None
+            setpoint = levels[request.level - 1].setpoint_c
+        if setpoint is None or not math.isfinite(setpoint):
+            return None
+        margin = self.limits.setpoint_margin_c
+        if mode == Mode.HEAT:
+            high = self.limits.heat_ceiling_c - margin
+            if feature.heat_max_c is not None:
+                high = min(high, feature.heat_max_c)
+            if setpoint > high:
+                clamps.append(
+                    Clamp(
+                        "heat_ceiling",
+                        setpoint,
+                        high,
+                        f"heat is limited to {self.limits.heat_ceiling_c:g} °C —"
+                        f" setpoint {high:g} °C instead of {setpoint:g} °C",
+                    )
+                )
+                setpoint = high
+            if feature.heat_min_c is not None and high < feature.heat_min_c:
+                return None  # the ceiling is below anything this pad can be set to
+            if feature.heat_min_c is not None and setpoint < feature.heat_min_c:
+                clamps.append(
+                    Clamp(
+                        "device_heat_min",
+                        setpoint,
+                        feature.heat_min_c,
+                        f"this device heats from {feature.heat_min_c:g} °C",
+                    )
+                )
+                setpoint = feature.heat_min_c
+        else:
+            low = self.limits.cold_floor_c + margin
+            if feature.cold_min_c is not None:
+                low = max(low, feature.cold_min_c)
+            if setpoint < low:
+                clamps.append(
+                    Clamp(
+                        "cold_floor",
+                        setpoint,
+                        low,
+                        f"cold is limited to {self.limits.cold_floor_c:g} °C —"
+                        f" setpoint {low:g} °C instead of {setpoint:g} °C",
+                    )
+                )
+                setpoint = low
+            if feature.cold_max_c is not None and low > feature.cold_max_c:
+                return None  # the floor is above anything this pad can be set to
+            if feature.cold_max_c is not None and setpoint > feature.cold_max_c:
+                clamps.append(
+                    Clamp(
+                        "device_cold_max",
+                        setpoint,
+                        feature.cold_max_c,
+                        f"this device cools to {feature.cold_max_c:g} °C at most",
+                    )
+                )
+                setpoint = feature.cold_max_c
+        return round(setpoint, 2)
+
+    def _light_level(self, request: SessionRequest, clamps: list[Clamp]) -> tuple[int, int, str]:
+        levels = self.feature.levels_for(Mode.LIGHT)
+        if request.level:
+            if not 1 <= request.level <= len(levels):
+                return 0, 0, f"this belt has levels 1 to {len(levels)}, not {request.level}"
+            return request.level, levels[request.level - 1].power_mw, ""
+        wanted = request.power_mw if request.power_mw is not None else levels[-1].power_mw
+        fitting = [(i + 1, lv.power_mw) for i, lv in enumerate(levels) if lv.power_mw <= wanted]
+        if not fitting:
+            return 0, 0, f"this belt's lowest output is {levels[0].power_mw} mW, above {wanted}"
+        level, power = fitting[-1]
+        if power != wanted:
+            clamps.append(
+                Clamp(
+                    "light_power",
+                    wanted,
+                    power,
+                    f"this belt emits {', '.join(str(lv.power_mw) for lv in levels)} mW —"
+                    f" running {power} mW instead of {wanted}",
+                )
+            )
+        return level, power, ""
+
+    # ------------------------------------------------------------------ running
+
+
+def _kind(feature: Feature) -> str:
+    return {
+        DeviceKind.HEAT_PAD: "heat pad",
+        DeviceKind.THERMAL_PAD: "thermal pad",
+        DeviceKind.LIGHT_BELT: "light belt",
+    }[feature.kind]

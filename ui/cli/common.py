@@ -1,0 +1,78 @@
+"""What every command shares: exit codes, running a coroutine with signals, one-line errors,
+the journal's path and small option checks."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import NoReturn, TypeVar
+
+import click
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_SAFETY_STOP = 3
+EXIT_INTERRUPTED = 130
+
+DB_HELP = "The journal (SQLite). Default: $THERAPYCTL_DB, or the user's data directory."
+
+_T = TypeVar("_T")
+
+
+def fail(message: object) -> NoReturn:
+    """One line on stderr and exit code 1: how every error reaches the user."""
+    click.echo(f"therapyctl: error: {message}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+def run_async(main: Callable[[], Awaitable[_T]]) -> _T:
+    """Run a coroutine; a TherapyctlError becomes one line on stderr and exit code 1."""
+    import asyncio  # here, not at the top: `therapyctl --help` starts without asyncio
+
+    from protocols import TherapyctlError
+
+    try:
+        return asyncio.run(_with_signals(main))
+    except TherapyctlError as exc:
+        fail(exc)
+    except KeyboardInterrupt:
+        click.echo("therapyctl: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+
+
+async def _with_signals(main: Callable[[], Awaitable[_T]]) -> _T:
+    """Run ``main`` as a task that SIGINT and SIGTERM cancel (so cleanup code runs)."""
+    import asyncio
+    import signal
+
+    task = asyncio.ensure_future(main())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def db_path(value: str | None) -> Path:
+    """--db, else $THERAPYCTL_DB, else the journal in the user's data directory."""
+    from device.journal import default_path
+
+    if value:
+        return Path(value).expanduser()
+    env = os.environ.get("THERAPYCTL_DB")
+    return Path(env).expanduser() if env else default_path()
+
+
+def positive(_ctx: click.Context, _param: click.Parameter, value: float) -> float:
+    """A click callback: the value must be greater than 0."""
+    if not value > 0:
+        raise click.BadParameter(f"must be greater than 0, got {value:g}")
+    return value

@@ -1,0 +1,268 @@
+"""``therapyctl run``: one session or a plan on one device, supervised and journaled, with
+a live progress line, until it ends (exit 0 completed, 3 a safety stop, 130 stopped)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from ui.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SAFETY_STOP
+from ui.cli.options import SessionOptions, session_options
+
+if TYPE_CHECKING:
+    from device.mqtt import CommandResult, MqttSettings, RemoteCommand
+    from device.safety import Limits
+    from device.sessions import PlanRunner, RunSummary, TherapyPlan
+    from ui.cli.compose import Target
+
+
+@click.command("run")
+@click.option(
+    "--device",
+    "device_target",
+    metavar="NAME|ADDRESS",
+    help="A real or served device, found by name or address.",
+)
+@click.option(
+    "--radio",
+    metavar="TRANSPORT",
+    help="With --device: a bumble HCI transport (default: the system adapter).",
+)
+@click.option(
+    "--sim",
+    "sim_kind",
+    metavar="KIND",
+    help="Start an in-process simulated device of this kind (full BLE path).",
+)
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="FAULT@SECONDS",
+    help="With --sim: inject a fault SECONDS (simulated) into the session.",
+)
+@click.option(
+    "--plan",
+    "plan_name",
+    metavar="NAME|FILE",
+    help="A built-in plan (heat, cold, contrast, acute-cold, light-daily) or a TOML file.",
+)
+@click.option("--mode", type=click.Choice(["heat", "cold", "light"]), help="A single session.")
+@click.option("--setpoint", "setpoint_c", type=float, metavar="C", help="Pad setpoint, °C.")
+@click.option("--level", type=click.IntRange(1, 255), metavar="N", help="Device level.")
+@click.option(
+    "--power",
+    "power_mw",
+    type=click.IntRange(1, 65535),
+    metavar="MW",
+    help="Light output power, mW.",
+)
+@click.option("--minutes", type=float, metavar="M", help="Session length (simulated minutes).")
+@session_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary at the end.")
+def run_command(
+    device_target: str | None,
+    radio: str | None,
+    sim_kind: str | None,
+    faults: tuple[str, ...],
+    plan_name: str | None,
+    mode: str | None,
+    setpoint_c: float | None,
+    level: int | None,
+    power_mw: int | None,
+    minutes: float | None,
+    options: SessionOptions,
+    as_json: bool,
+) -> None:
+    """Run a therapy session or plan, supervised and journaled, until it ends."""
+    config_limits, mqtt = options.config()
+    from device.safety import SessionRequest
+    from device.sessions import Step, TherapyPlan, resolve_plan
+    from protocols import Mode, TherapyctlError
+    from ui.cli.compose import parse_target
+    from ui.cli.progress import print_summary
+
+    if (device_target is None) == (sim_kind is None):
+        raise click.UsageError("give exactly one of --device or --sim")
+    if radio is not None and device_target is None:
+        raise click.UsageError("--radio goes with --device")
+    if faults and sim_kind is None:
+        raise click.UsageError("--fault goes with --sim")
+    if (plan_name is None) == (mode is None):
+        raise click.UsageError("give exactly one of --plan or --mode")
+    targets = [v for v in (setpoint_c, level, power_mw) if v is not None]
+    if len(targets) > 1:
+        raise click.UsageError("give at most one of --setpoint, --level, --power")
+    if plan_name is not None and (targets or minutes is not None):
+        raise click.UsageError("--setpoint/--level/--power/--minutes go with --mode, not --plan")
+    if mode is not None and minutes is None:
+        raise click.UsageError("--mode needs --minutes")
+    if minutes is not None and not 0 < minutes <= 24 * 60:
+        raise click.BadParameter("must be more than 0 and at most 1440", param_hint="--minutes")
+    if power_mw is not None and mode != "light":
+        raise click.UsageError("--power is for --mode light")
+    if setpoint_c is not None and mode == "light":
+        raise click.UsageError("--setpoint is for heat or cold; light takes --level or --power")
+
+    target = parse_target(sim_kind, faults, device_target, radio)
+
+    limits = options.limits(config_limits)
+    try:
+        if plan_name is not None:
+            plan = resolve_plan(plan_name)
+            single = False
+        else:
+            assert mode is not None and minutes is not None
+            request = SessionRequest(
+                Mode[mode.upper()],
+                minutes * 60,
+                setpoint_c=setpoint_c,
+                level=level or 0,
+                power_mw=power_mw,
+            )
+            if request.mode != Mode.LIGHT and setpoint_c is None and not level:
+                request = SessionRequest(
+                    request.mode,
+                    request.duration_s,
+                    setpoint_c=40.0 if request.mode == Mode.HEAT else 15.0,
+                )
+            plan = TherapyPlan(mode, (Step(request),))
+            single = True
+    except TherapyctlError as exc:
+        click.echo(f"therapyctl: error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+
+    summary = _run_session(
+        plan,
+        single,
+        limits,
+        target,
+        options.time_scale,
+        options.attended_auto,
+        as_json,
+        options.db_path,
+        mqtt,
+    )
+    if as_json:
+        click.echo(json.dumps(summary.as_json(), indent=2, ensure_ascii=False))
+    else:
+        print_summary(summary)
+    if summary.end_reason.value == "completed":
+        sys.exit(EXIT_OK)
+    if summary.end_reason.value == "user_stopped":
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(EXIT_SAFETY_STOP)
+
+
+def _run_session(
+    plan: TherapyPlan,
+    single: bool,
+    limits: Limits,
+    target: Target,
+    time_scale: float,
+    attended_auto: bool,
+    as_json: bool,
+    db_path: Path,
+    mqtt: MqttSettings | None = None,
+) -> RunSummary:
+    import asyncio
+    import contextlib
+    import signal
+
+    from device.link import Clock, DeviceDriver
+    from device.mqtt import CommandResult, MqttReporter
+    from device.sessions import CompositeListener, PlanRunner
+    from protocols import TherapyctlError
+    from ui.cli.compose import open_journal, open_target, start_bridge
+    from ui.cli.progress import Progress
+
+    progress = Progress(quiet=False)
+    active: list[PlanRunner] = []
+
+    async def handle(key: str, command: RemoteCommand) -> CommandResult:
+        runner = active[0] if active else None
+        if runner is None:
+            return CommandResult(False, "rejected", "the session has not started yet")
+        actions = {
+            "stop": runner.request_stop,
+            "pause": runner.pause,
+            "resume": runner.resume,
+            "ack": runner.acknowledge,
+        }
+        if command.command == "start":
+            return CommandResult(False, "rejected", "a session is already running on this device")
+        actions[command.command]()
+        return CommandResult(True, "accepted", f"{command.command} sent")
+
+    async def main() -> RunSummary:
+        async with contextlib.AsyncExitStack() as stack:
+            journal = await open_journal(stack, db_path)
+            if journal.closed_interrupted:
+                progress.echo(
+                    f"journal: closed {journal.closed_interrupted} unfinished session(s) as"
+                    " interrupted"
+                )
+            bridge = await start_bridge(stack, mqtt, handler=handle)
+            radio, address = await open_target(stack, target, time_scale)
+            driver = DeviceDriver(radio, address, Clock(time_scale))
+            await driver.connect()
+            stack.push_async_callback(driver.close)
+            assert driver.identity is not None
+            progress.echo(
+                f"connected to {driver.identity.name} ({driver.identity.kind},"
+                f" {driver.identity.address}, firmware {driver.identity.firmware})"
+            )
+            reporter = None
+            if bridge is not None:
+                reporter = MqttReporter(bridge, {**driver.identity.as_json()})
+            runner = PlanRunner(
+                driver,
+                plan,
+                limits,
+                attended_auto=attended_auto,
+                listener=CompositeListener(progress, reporter),
+                single_session=single,
+                journal=journal,
+            )
+            progress.runner = runner
+            loop = asyncio.get_running_loop()
+            task = asyncio.current_task()
+            interrupts = 0
+
+            def interrupt() -> None:
+                nonlocal interrupts
+                interrupts += 1
+                if interrupts == 1:
+                    progress.echo("stopping: turning the device's output off...")
+                    runner.request_stop()
+                elif task is not None:
+                    task.cancel()
+
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, interrupt)
+            progress.watch_stdin(runner)
+            active.append(runner)
+            try:
+                summary = await runner.run()
+                if reporter is not None:
+                    reporter.finished(summary.as_json())
+                return summary
+            finally:
+                progress.unwatch_stdin()
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+                progress.finish()
+
+    try:
+        return asyncio.run(main())
+    except TherapyctlError as exc:
+        progress.finish()
+        click.echo(f"therapyctl: error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        click.echo("therapyctl: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)

@@ -1,0 +1,105 @@
+"""The simulator from the command line: ``therapyctl sim serve`` offers simulated devices on a
+virtual radio that other processes reach through a bumble transport."""
+
+from __future__ import annotations
+
+import click
+
+from ui.cli.common import positive, run_async
+
+
+@click.group("sim")
+def sim_group() -> None:
+    """The device simulator (bumble GATT servers on a virtual radio)."""
+
+
+@sim_group.command("serve")
+@click.option(
+    "--device",
+    "devices",
+    multiple=True,
+    required=True,
+    metavar="KIND[:NAME]",
+    help="A device to simulate: heat-pad, thermal-pad, light-belt-420/800/1000.",
+)
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="FAULT:NAME@SECONDS",
+    help="Inject a fault into device NAME, SECONDS (simulated) after its first session started.",
+)
+@click.option(
+    "--time-scale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    callback=positive,
+    metavar="X",
+    help="Simulated time runs X times faster than wall time.",
+)
+@click.option(
+    "--hci",
+    "hcis",
+    multiple=True,
+    required=True,
+    metavar="TRANSPORT",
+    help="Offer a controller on this radio through a bumble transport, "
+    "e.g. tcp-server:127.0.0.1:9001 (repeatable).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Log events as JSON lines on stdout.")
+def sim_serve(
+    devices: tuple[str, ...],
+    faults: tuple[str, ...],
+    time_scale: float,
+    hcis: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Run simulated devices on a virtual radio until interrupted."""
+    import asyncio
+    import contextlib
+
+    import simulator
+
+    try:
+        specs = [simulator.parse_device_spec(text) for text in devices]
+        by_device: dict[str, list[simulator.ScheduledFault]] = {}
+        for text in faults:
+            name, fault = simulator.parse_device_fault(text)
+            by_device.setdefault(name, []).append(fault)
+        names = {spec.name for spec in specs}
+        for name in by_device:
+            if name not in names:
+                raise simulator.SimulatorError(f"--fault names {name!r}, which no --device runs")
+    except simulator.SimulatorError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+    async def main() -> None:
+        log = simulator.EventLog() if as_json else None
+        world = simulator.SimulatorWorld(
+            specs, faults=by_device, time_scale=time_scale, event_log=log
+        )
+        async with world:
+            clients = [await world.offer_hci(moniker) for moniker in hcis]
+            ready = {
+                "event": "ready",
+                "hci": list(hcis),
+                "radio": clients,
+                "time_scale": time_scale,
+                "devices": [
+                    {"name": d.name, "kind": d.kind_name, "address": str(d.address).split("/")[0]}
+                    for d in world.devices.values()
+                ],
+            }
+            if log is not None:
+                log.write(**ready)
+            else:
+                for d in ready["devices"]:  # type: ignore[attr-defined]
+                    click.echo(f"simulating {d['kind']} {d['name']} at {d['address']}")
+                click.echo(f"radio offered on {', '.join(hcis)} (time scale {time_scale:g}x)")
+                click.echo(f"connect with: --radio {clients[0]}")
+                click.echo("press Ctrl-C to stop")
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.Event().wait()
+
+    run_async(main)

@@ -1,0 +1,47 @@
+"""``therapyctl ui``: the terminal app (its screens live in :mod:`ui.tui`)."""
+
+from __future__ import annotations
+
+import click
+
+from ui.cli.common import run_async
+from ui.cli.options import SessionOptions, session_options
+
+
+@click.command("ui")
+@click.option(
+    "--sim",
+    "sims",
+    multiple=True,
+    metavar="KIND[:NAME]",
+    help="Simulate this device in-process (repeatable).",
+)
+@click.option(
+    "--radio", metavar="TRANSPORT", help="A bumble HCI transport (default: the system adapter)."
+)
+@session_options
+def ui_command(sims: tuple[str, ...], radio: str | None, options: SessionOptions) -> None:
+    """The terminal app: find devices, run and watch sessions, answer safety prompts."""
+    from ui.cli.compose import parse_sim_specs, tui_backend
+    from ui.tui.app import TherapyApp
+
+    if options.attended_ack:
+        raise click.UsageError("the UI asks the attended-use question itself")
+    if sims and radio:
+        raise click.UsageError("give --sim or --radio, not both")
+    config_limits, settings = options.config()
+    specs = parse_sim_specs(sims)
+    limits = options.limits(config_limits)
+    db_path = options.db_path
+    time_scale = options.time_scale
+
+    async def main() -> None:
+        app = TherapyApp(
+            lambda: tui_backend(specs, radio, time_scale, db_path, settings),
+            limits,
+            time_scale=time_scale,
+            db_path=db_path,
+        )
+        await app.run_async()
+
+    run_async(main)

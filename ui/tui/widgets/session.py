@@ -1,0 +1,555 @@
+"""One connected device's session view: choose, start, watch, pause, resume, stop.
+
+Every start goes through :class:`device.controller.PlanRunner` and so through the session
+runner's supervisor, exactly as ``therapyctl run`` does. This module only shows what the
+runner reports and forwards the user's commands; it decides nothing about safety.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Button, Digits, Input, Label, ProgressBar, Select, Static
+
+from device.journal import JournalWriter
+from device.link import DeviceDriver
+from device.safety import EndReason, Limits, SessionRequest, Tally
+from device.sessions import (
+    BUILTIN_PLANS,
+    DEFAULT_COLD_C,
+    DEFAULT_HEAT_C,
+    CompositeListener,
+    PlanRunner,
+    Resumption,
+    RunnerState,
+    RunSummary,
+    SessionEvent,
+    SessionListener,
+    SessionRunner,
+    Step,
+    TherapyPlan,
+    UsageLedger,
+)
+from protocols import Mode, ModeSupport, Status, TherapyctlError
+from ui.tui.widgets.chart import SessionChart, limit_lines
+from ui.tui.widgets.prompts import AttendedPrompt, ResumePrompt
+
+if TYPE_CHECKING:
+    from textual.timer import Timer
+
+    from device.mqtt import MqttReporter
+
+ALERT_KINDS = {"clamp", "safety_stop", "alarm", "link_lost", "refused"}
+SINGLE = "single"  # the plan Select's "one session, as set here" choice
+Severity = Literal["information", "warning", "error"]
+
+# What a safety stop means for the user: what to do now (the event says what happened).
+ADVICE = {
+    EndReason.OVER_TEMPERATURE: "Take the pad off and let the skin cool; check the pad before"
+    " using it again.",
+    EndReason.UNDER_TEMPERATURE: "Take the pad off and let the skin warm up.",
+    EndReason.THERMAL_DOSE: "That is enough heat for now; let the skin rest.",
+    EndReason.SENSOR_FAULT: "Do not use the device until its sensor works again.",
+    EndReason.CONTACT_LOST: "Put the belt back on snugly before starting again.",
+    EndReason.BATTERY_LOW: "Charge the device before the next session.",
+    EndReason.DEVICE_FAULT: "Check the device; start again only if it looks right.",
+    EndReason.UNATTENDED: "Heat stopped because nobody answered: never sleep on a heating pad.",
+    EndReason.LINK_LOST: "Keep the device close to this computer.",
+    EndReason.DAILY_LIMIT: "Today's light treatment is done; the belt is off.",
+    EndReason.REST_REQUIRED: "Let the skin rest before more heat.",
+}
+
+
+# What an empty target field means (shown as its placeholder): plans.py's defaults, level 1.
+DEFAULT_TARGET = {
+    Mode.HEAT: f"{DEFAULT_HEAT_C:g} °C",
+    Mode.COLD: f"{DEFAULT_COLD_C:g} °C",
+    Mode.LIGHT: "L1",
+}
+
+
+def _mmss(seconds: float) -> str:
+    whole = max(0, round(seconds))
+    return f"{whole // 60:02d}:{whole % 60:02d}"
+
+
+class SessionPanel(Vertical):
+    """The view of one connected device."""
+
+    DEFAULT_CSS = """
+    SessionPanel { height: 1fr; }
+    SessionPanel > Horizontal { height: auto; }
+    SessionPanel Label { padding: 0 1 0 0; }
+    SessionPanel Select { width: 16; }
+    SessionPanel #plan { width: 20; }
+    SessionPanel Input { width: 8; margin-right: 1; }
+    SessionPanel Button { margin-right: 1; min-width: 8; width: auto; }
+    SessionPanel #state { padding: 0 1; text-style: bold; }
+    SessionPanel Digits { width: auto; min-width: 16; }
+    SessionPanel #readings { padding: 0 0 0 2; height: 3; }
+    SessionPanel ProgressBar { width: 1fr; }
+    SessionPanel ProgressBar Bar { width: 1fr; }
+    SessionPanel #progress Label { width: 6; }
+    """
+
+    def __init__(
+        self,
+        driver: DeviceDriver,
+        limits: Limits,
+        journal: JournalWriter | None,
+        ledger: UsageLedger,
+        *,
+        label: str,
+    ) -> None:
+        super().__init__()
+        self.driver = driver
+        self.limits = limits
+        self.journal = journal
+        self.ledger = ledger
+        self.label = label
+        self.reporter: MqttReporter | None = None
+        self.runner: PlanRunner | None = None
+        self.session: SessionRunner | None = None
+        self.summaries: list[RunSummary] = []
+        self.temperatures: list[float] = []
+        self.last_status: Status | None = None
+        self.prompt: AttendedPrompt | None = None
+        self.resume_offer: Resumption | None = None
+        self.step_text = ""
+        self._tally: Tally | None = None
+        self._status_dirty = False
+        self._plan_t0_s: float | None = None
+        self._step_t0_s = 0.0
+        self._step_s = 0.0
+        self._refresh_timer: Timer | None = None
+        self.chart = SessionChart(id="chart")  # kept: every Status adds a point
+
+    # ------------------------------------------------------------------ layout
+
+    @property
+    def modes(self) -> list[Mode]:
+        assert self.driver.feature is not None
+        bits = [
+            (Mode.HEAT, ModeSupport.HEAT),
+            (Mode.COLD, ModeSupport.COLD),
+            (Mode.LIGHT, ModeSupport.LIGHT),
+        ]
+        return [mode for mode, bit in bits if bit in self.driver.feature.modes]
+
+    def plans(self) -> list[TherapyPlan]:
+        """The built-in plans this device can carry out."""
+        modes = set(self.modes)
+        return [p for p in BUILTIN_PLANS.values() if p.modes <= modes]
+
+    def compose(self) -> ComposeResult:
+        modes = [(m.name.lower(), m.name.lower()) for m in self.modes]
+        plans = [(SINGLE, SINGLE)] + [
+            (f"{p.name} ({p.minutes:g} min)", p.name) for p in self.plans()
+        ]
+        with Horizontal():
+            yield Select(plans, value=SINGLE, allow_blank=False, compact=True, id="plan")
+            yield Select(modes, value=modes[0][1], allow_blank=False, compact=True, id="mode")
+            yield Input(
+                placeholder=DEFAULT_TARGET[self.modes[0]],
+                compact=True,
+                id="target",
+                tooltip="°C, a level (L1..L9) or, for light, mW (400 mW); empty: the default shown",
+            )
+            yield Input(value="10", placeholder="min", compact=True, id="minutes")
+            yield Label("min")
+        with Horizontal():
+            yield Button("Start", variant="success", compact=True, id="start")
+            yield Button("Pause", compact=True, id="pause")
+            yield Button("Resume", compact=True, id="resume")
+            yield Button("Stop", variant="error", compact=True, id="stop")
+            yield Static("idle", id="state")
+        with Horizontal():
+            yield Digits("--:--", id="countdown")
+            yield Static("connected, no session", id="readings")
+        with Horizontal(id="progress"):
+            yield Label("step")
+            yield ProgressBar(total=1, show_eta=False, id="step-progress")
+            yield Label("plan")
+            yield ProgressBar(total=1, show_eta=False, id="plan-progress")
+        yield self.chart
+
+    def on_mount(self) -> None:
+        self._refresh_timer = self.set_interval(0.5, self._refresh)
+        self._configure_chart(self._chosen_mode(), None)
+
+    @on(Select.Changed, "#mode")
+    def _mode_chosen(self) -> None:
+        mode = self._chosen_mode()
+        self.query_one("#target", Input).placeholder = DEFAULT_TARGET[mode]
+        if self.runner is None:
+            self._configure_chart(mode, None)
+
+    @on(Select.Changed, "#plan")
+    def _plan_chosen(self, event: Select.Changed) -> None:
+        single = event.value == SINGLE
+        for selector in ("#mode", "#target", "#minutes"):
+            self.query_one(selector).disabled = not single
+
+    # ------------------------------------------------------------------ commands
+
+    def _chosen_mode(self) -> Mode:
+        return Mode[str(self.query_one("#mode", Select).value).upper()]
+
+    def request(self) -> SessionRequest:
+        """The single session the fields describe (checked by the supervisor, not here)."""
+        mode = self._chosen_mode()
+        target = self.query_one("#target", Input).value.strip()
+        minutes_text = self.query_one("#minutes", Input).value.strip() or "10"
+        try:
+            minutes = float(minutes_text)
+        except ValueError:
+            raise TherapyctlError(f"minutes must be a number, not {minutes_text!r}") from None
+        level = 0
+        value: float | None = None
+        power_mw: int | None = None
+        if target.upper().startswith("L") and target[1:].isdigit():
+            level = int(target[1:])
+        elif target.lower().replace(" ", "").endswith("mw") and mode == Mode.LIGHT:
+            digits = target.lower().replace(" ", "").removesuffix("mw")
+            if not digits.isdigit():
+                raise TherapyctlError(
+                    f"optical power must be whole mW (e.g. 400 mW), not {target!r}"
+                )
+            power_mw = int(digits)
+        elif target:
+            try:
+                value = float(target)
+            except ValueError:
+                raise TherapyctlError(
+                    f"the target must be °C (e.g. 40), a level (e.g. L2) or, for light, mW"
+                    f" (e.g. 400 mW), not {target!r}"
+                ) from None
+        if mode == Mode.LIGHT:
+            if power_mw is not None:
+                return SessionRequest(mode, minutes * 60, power_mw=power_mw)
+            return SessionRequest(mode, minutes * 60, level=level or int(value or 1))
+        if level:
+            return SessionRequest(mode, minutes * 60, level=level)
+        default = DEFAULT_HEAT_C if mode == Mode.HEAT else DEFAULT_COLD_C
+        return SessionRequest(mode, minutes * 60, setpoint_c=default if value is None else value)
+
+    def chosen_plan(self) -> tuple[TherapyPlan, bool]:
+        """The plan to run and whether it is a single session."""
+        name = self.query_one("#plan", Select).value
+        if name == SINGLE:
+            request = self.request()
+            return TherapyPlan(request.mode.name.lower(), (Step(request),)), True
+        return BUILTIN_PLANS[str(name)], False
+
+    @on(Button.Pressed, "#start")
+    def start(self) -> None:
+        if self.runner is not None:
+            self.app.notify("a session is already running on this device", severity="warning")
+            return
+        try:
+            plan, single = self.chosen_plan()
+        except TherapyctlError as exc:
+            self.app.notify(str(exc), title="cannot start", severity="error")
+            return
+        self._launch(plan, single, None)
+
+    def _launch(self, plan: TherapyPlan, single: bool, resuming: Resumption | None) -> None:
+        self.resume_offer = None
+        self.runner = PlanRunner(
+            self.driver,
+            plan,
+            self.limits,
+            listener=CompositeListener(_PanelListener(self), self.reporter),
+            single_session=single,
+            journal=self.journal,
+            ledger=None if self.journal else self.ledger,
+            resuming=resuming,
+        )
+        self.temperatures.clear()
+        self.chart.clear_points()
+        self._plan_t0_s = self.driver.clock.now()
+        self._step_t0_s, self._step_s = 0.0, self.runner.plan.steps[0].minutes * 60
+        first = self.runner.plan.steps[0]
+        self._configure_chart(first.request.mode if first.request else None, self.runner.plan)
+        self.step_text = ""
+        self.query_one("#state", Static).update("starting")
+        self._run(self.runner)
+
+    @work(group="session", exit_on_error=False)
+    async def _run(self, runner: PlanRunner) -> None:
+        try:
+            summary = await runner.run()
+        except TherapyctlError as exc:
+            self.app.notify(str(exc), title="cannot start", severity="error", timeout=10)
+            self.runner = None
+            self.query_one("#state", Static).update("idle")
+            return
+        finally:
+            self._plan_t0_s = None
+        self.summaries.append(summary)
+        if self.reporter is not None:
+            self.reporter.finished(summary.as_json())
+        self.runner = None
+        self.session = None
+        self._tell_end(summary)
+        self._status_dirty = False
+        self.query_one("#countdown", Digits).update("--:--")
+        ended = summary.end_reason.value.replace("_", " ")
+        self.query_one("#state", Static).update(ended)
+        self.query_one("#readings", Static).update(
+            f"output off — {ended} after {summary.actual_minutes:.1f} min"
+            + (
+                f"\npeak {summary.max_temperature_c:.1f} °C"
+                if summary.max_temperature_c is not None
+                else ""
+            )
+        )
+        self.post_message(SessionEnded(self, summary))
+        offer = runner.resumption(summary)
+        if offer is not None:
+            await self._offer_resume(runner, summary, offer)
+
+    def _tell_end(self, summary: RunSummary) -> None:
+        reason = summary.end_reason
+        severity: Severity = "error" if reason.is_safety_stop else "information"
+        text = f"session ended: {reason.value.replace('_', ' ')}"
+        if summary.end_detail:
+            text += f" — {summary.end_detail}"
+        text += f" ({summary.actual_minutes:.1f} min)."
+        if reason.is_safety_stop:
+            text += " The output is off."
+            if advice := ADVICE.get(reason):
+                text += " " + advice
+        self.app.notify(text, title=self.label, severity=severity, timeout=15)
+
+    async def _offer_resume(
+        self, runner: PlanRunner, summary: RunSummary, offer: Resumption
+    ) -> None:
+        """Lost link: once reconnected, ask; resuming is never automatic."""
+        if not self.driver.connected:
+            self.query_one("#readings", Static).update("link lost: reconnecting...")
+            if not await self.driver.reconnect(60.0):
+                self.app.notify(
+                    "could not reconnect; the device's own lease has turned its output off",
+                    title=self.label,
+                    severity="error",
+                    timeout=15,
+                )
+                return
+        self.resume_offer = offer
+        lines = [
+            "It turned its output off (confirmed after reconnecting).",
+            f"{summary.actual_minutes:.1f} min had run; {offer.minutes:.1f} min of"
+            f" {runner.plan.name} are left.",
+            "Resume them now?",
+        ]
+
+        def answered(resume: bool | None) -> None:
+            if resume and self.resume_offer is offer and self.runner is None:
+                self._launch(offer.plan, runner.single_session, offer)
+            elif not resume:
+                self.app.notify("not resumed; the device stays off", title=self.label)
+
+        self.app.push_screen(ResumePrompt(self.label, lines), answered)
+
+    @on(Button.Pressed, "#pause")
+    def pause(self) -> None:
+        if self.runner is not None:
+            self.runner.pause()
+
+    @on(Button.Pressed, "#resume")
+    def resume(self) -> None:
+        if self.runner is not None:
+            self.runner.resume()
+
+    @on(Button.Pressed, "#stop")
+    def stop(self) -> None:
+        if self.runner is not None:
+            self.runner.request_stop()
+
+    # ------------------------------------------------------------------ listener hooks
+
+    def session_state(self, runner: SessionRunner, state: RunnerState) -> None:
+        self.session = runner
+        self.query_one("#state", Static).update(state.value)
+        if (
+            state == RunnerState.RUNNING
+            and self.prompt is not None
+            and runner.prompt_deadline_s is None
+        ):
+            self._close_prompt()
+
+    def session_status(self, runner: SessionRunner, status: Status) -> None:
+        """Every Status (up to 10 a second): kept; drawn by :meth:`_refresh`, if on screen."""
+        tally = runner.supervisor.tally if runner.supervisor else None
+        self._record_status(status, tally, self._elapsed_min())
+
+    def _elapsed_min(self) -> float:
+        t0 = self._plan_t0_s
+        return 0.0 if t0 is None else (self.driver.clock.now() - t0) / 60
+
+    def _record_status(self, status: Status, tally: Tally | None, minute: float) -> None:
+        self.last_status = status
+        self._tally = tally
+        self._status_dirty = True
+        power = status.power_mw if status.output_on else 0
+        self.chart.add_point(
+            minute, status.temperature_c, power if status.mode == Mode.LIGHT else None
+        )
+        if status.temperature_c is not None:
+            self.temperatures.append(status.temperature_c)
+
+    def show_status(self, status: Status, tally: Tally | None, minute: float) -> None:
+        """Show one Status now: readings, countdown, step progress and a chart point."""
+        self._record_status(status, tally, minute)
+        self._show_readings()
+
+    def _show_readings(self) -> None:
+        status, tally = self.last_status, self._tally
+        self._status_dirty = False
+        if status is None:
+            return
+        self.query_one("#countdown", Digits).update(_mmss(status.remaining_s))
+        total = max(1, status.elapsed_s + status.remaining_s)
+        self.query_one("#step-progress", ProgressBar).update(total=total, progress=status.elapsed_s)
+        dose = ""
+        if tally is not None:
+            dose = (
+                f"energy {tally.energy_j:.0f} J"
+                if status.mode == Mode.LIGHT
+                else f"CEM43 {tally.cem43_min:.2f} min"
+            )
+        temp = "--" if status.temperature_c is None else f"{status.temperature_c:.1f} °C"
+        target = (
+            f"{status.power_mw} mW"
+            if status.mode == Mode.LIGHT
+            else f"set {status.setpoint_c:g} °C"
+            if status.setpoint_c is not None
+            else ""
+        )
+        self.query_one("#readings", Static).update(
+            f"{temp}  {target}  output {'ON' if status.output_on else 'off'}\n"
+            f"battery {status.battery_pct} %  skin contact {'yes' if status.skin_contact else 'no'}"
+            f"  {dose}\n{self.step_text}"
+        )
+
+    def session_event(self, runner: SessionRunner | None, event: SessionEvent) -> None:
+        if event.kind == "step":
+            self._step_started(event)
+        if event.kind in ALERT_KINDS:
+            severity: Severity = "warning" if event.kind in ("clamp", "refused") else "error"
+            self.app.notify(
+                event.detail,
+                title=f"{self.label}: {event.kind.replace('_', ' ')}",
+                severity=severity,
+                timeout=15,
+            )
+        if event.kind == "ended":
+            self._close_prompt()
+
+    def _step_started(self, event: SessionEvent) -> None:
+        runner = self.runner
+        if runner is None:
+            return
+        self.step_text = event.detail
+        step = runner.plan.steps[runner.step_index]
+        self._step_t0_s, self._step_s = event.t_s, step.minutes * 60
+        if step.request is not None:
+            self._configure_chart(step.request.mode, runner.plan)
+        else:
+            self.query_one("#readings", Static).update(f"resting, output off\n\n{event.detail}")
+
+    def session_prompt(self, runner: SessionRunner, deadline_s: float) -> None:
+        self.prompt = AttendedPrompt(self.label, lambda: deadline_s - runner.now())
+
+        def answered(ok: bool | None) -> None:
+            self.prompt = None
+            if ok and self.runner is not None:
+                self.runner.acknowledge()
+
+        self.app.push_screen(self.prompt, answered)
+
+    def _close_prompt(self) -> None:
+        if self.prompt is not None and self.prompt.is_attached:
+            prompt, self.prompt = self.prompt, None
+            prompt.dismiss(False)
+
+    # ------------------------------------------------------------------ periodic
+
+    def _configure_chart(self, mode: Mode | None, plan: TherapyPlan | None) -> None:
+        chart = self.chart
+        span = plan.minutes if plan is not None else None
+        modes = {m.name.lower() for m in (plan.modes if plan is not None else {mode}) if m}
+        feature = self.driver.feature
+        belt_max_mw = feature.max_power_mw if feature is not None else None
+        lines = limit_lines(modes, self.limits.as_dict(), belt_max_mw)
+        chart.configure(lines, span, show_power=Mode.LIGHT in self.modes)
+
+    @property
+    def on_screen(self) -> bool:
+        """This device's tab is the one shown (the others are not drawn at all)."""
+        return self.parent is not None and self.parent.display
+
+    def _refresh(self) -> None:
+        """Twice a second, if on screen: readings, chart and the plan's progress."""
+        if not self.on_screen:
+            return
+        if self._status_dirty:
+            self._show_readings()
+        self.chart.flush()
+        runner, t0 = self.runner, self._plan_t0_s
+        if runner is None or t0 is None:
+            return
+        elapsed_s = self.driver.clock.now() - t0
+        plan_s = runner.plan.minutes * 60
+        self.query_one("#plan-progress", ProgressBar).update(
+            total=max(1.0, plan_s), progress=min(plan_s, elapsed_s)
+        )
+        step = runner.plan.steps[runner.step_index]
+        if step.request is None:  # a rest: no Status tells the time
+            left_s = self._step_s - (elapsed_s - self._step_t0_s)
+            self.query_one("#countdown", Digits).update(_mmss(left_s))
+            self.query_one("#step-progress", ProgressBar).update(
+                total=max(1.0, self._step_s),
+                progress=min(self._step_s, elapsed_s - self._step_t0_s),
+            )
+            self.chart.add_point(elapsed_s / 60, None)
+
+
+class SessionEnded(Message):
+    """Posted when a panel's session ends (the history tab refreshes)."""
+
+    def __init__(self, panel: SessionPanel, summary: RunSummary) -> None:
+        super().__init__()
+        self.panel = panel
+        self.summary = summary
+
+
+class _PanelListener(SessionListener):
+    """The runner's hooks, forwarded to a panel (Textual owns the on_* names there).
+
+    Once the panel has left the screen (the app is closing) there is nothing to show.
+    """
+
+    def __init__(self, panel: SessionPanel) -> None:
+        self.panel = panel
+
+    def on_state(self, runner: SessionRunner, state: RunnerState) -> None:
+        if self.panel.is_attached:
+            self.panel.session_state(runner, state)
+
+    def on_status(self, runner: SessionRunner, status: Status) -> None:
+        if self.panel.is_attached:
+            self.panel.session_status(runner, status)
+
+    def on_event(self, runner: SessionRunner | None, event: SessionEvent) -> None:
+        if self.panel.is_attached:
+            self.panel.session_event(runner, event)
+
+    def on_prompt(self, runner: SessionRunner, deadline_s: float) -> None:
+        if self.panel.is_attached:
+            self.panel.session_prompt(runner, deadline_s)
