@@ -2,6 +2,9 @@
 
 from protocols.errors import ProtocolError, TherapyctlError, UnsupportedOpcodeError
 from protocols.therapy import (
+    TIME_SCALE_MAX,
+    TIME_SCALE_MIN,
+    TIME_SCALE_RESOLUTION,
     Advertisement,
     DeviceKind,
     Fault,
@@ -29,6 +32,9 @@ from protocols.therapy import (
 )
 
 __all__ = [
+    "TIME_SCALE_MAX",
+    "TIME_SCALE_MIN",
+    "TIME_SCALE_RESOLUTION",
     "Advertisement",
     "DeviceKind",
     "Fault",

@@ -14,12 +14,22 @@ from enum import IntEnum, IntFlag
 from typing import Any, ClassVar, TypeVar
 
 from protocols.errors import ProtocolError, UnsupportedOpcodeError
+from protocols.ieee11073 import SIZE as FLOAT_SIZE
 from protocols.ieee11073 import decode_float, encode_float
 
 PROTOCOL_VERSION = 1
 
 # The Status notification is 24 bytes: the link needs ATT_MTU >= 27 (the default is 23).
 MIN_ATT_MTU = 27
+
+# Feature's time_scale: how many device seconds pass per wall second (1 on real hardware; a
+# simulator runs faster). Sent with exponent -3 (0.001 resolution); a decoder accepts only
+# finite values in this range, so no controller clock runs at 0, backwards or absurdly fast.
+TIME_SCALE_DEFAULT = 1.0
+TIME_SCALE_MIN = 0.001
+TIME_SCALE_MAX = 10_000.0
+_TIME_SCALE_EXPONENT = -3
+TIME_SCALE_RESOLUTION = 10.0**_TIME_SCALE_EXPONENT  # below 8388.605x; 0.01 above
 
 
 class DeviceKind(IntEnum):
@@ -161,6 +171,9 @@ class Feature:
     lease_max_ms: int
     max_power_mw: int
     levels: tuple[Level, ...] = ()
+    # Optional trailing fields, after the levels, in this order (a shorter Feature omits
+    # them; a decoder ignores bytes after the last field it knows, where later ones go).
+    time_scale: float = TIME_SCALE_DEFAULT
 
     _HEAD: ClassVar[struct.Struct] = struct.Struct("<BB4s4s4s4s4s4sHHHHHB")
     NAME: ClassVar[str] = "Feature"
@@ -190,7 +203,17 @@ class Feature:
             Level._LAYOUT.pack(lv.mode, lv.power_mw, encode_float(lv.setpoint_c))
             for lv in self.levels
         )
-        return head + body
+        # The optional trailing fields as (bytes, at its default); those at their default
+        # at the end are left off, so a real device's Feature stays as short as before.
+        trailer = [
+            (
+                encode_float(self.time_scale, _TIME_SCALE_EXPONENT),
+                self.time_scale == TIME_SCALE_DEFAULT,
+            ),
+        ]
+        while trailer and trailer[-1][1]:
+            trailer.pop()
+        return head + body + b"".join(raw for raw, _default in trailer)
 
     @classmethod
     def decode(cls, data: bytes) -> Feature:
@@ -201,13 +224,13 @@ class Feature:
             )
         (kind, modes, hmin, hmax, cmin, cmax, chigh, clow, max_s, interval_ms, lmin, lmax,
          max_power, count) = cls._HEAD.unpack_from(data)  # fmt: skip
-        rest = data[cls._HEAD.size :]
-        if len(rest) != count * Level._LAYOUT.size:
+        levels_size = count * Level._LAYOUT.size
+        rest = data[cls._HEAD.size : cls._HEAD.size + levels_size]
+        if len(rest) != levels_size:
             raise ProtocolError(
-                cls.NAME,
-                data,
-                f"{count} levels need {count * Level._LAYOUT.size} bytes, got {len(rest)}",
+                cls.NAME, data, f"{count} levels need {levels_size} bytes, got {len(rest)}"
             )
+        time_scale = _time_scale(data[cls._HEAD.size + levels_size :], data)
         levels = []
         for offset in range(0, len(rest), Level._LAYOUT.size):
             mode, power_mw, setpoint = Level._LAYOUT.unpack_from(rest, offset)
@@ -232,7 +255,27 @@ class Feature:
             lease_max_ms=lmax,
             max_power_mw=max_power,
             levels=tuple(levels),
+            time_scale=time_scale,
         )
+
+
+def _time_scale(trailer: bytes, data: bytes) -> float:
+    """Feature's optional ``time_scale`` from the bytes after the levels, range-checked."""
+    if not trailer:
+        return TIME_SCALE_DEFAULT
+    if len(trailer) < FLOAT_SIZE:
+        raise ProtocolError(
+            Feature.NAME, data, f"time scale needs {FLOAT_SIZE} bytes, got {len(trailer)}"
+        )
+    value = decode_float(trailer[:FLOAT_SIZE], Feature.NAME)
+    if value is None or not TIME_SCALE_MIN <= value <= TIME_SCALE_MAX:
+        shown = "no value" if value is None else f"{value:g}"
+        raise ProtocolError(
+            Feature.NAME,
+            data,
+            f"time scale {shown} is not in {TIME_SCALE_MIN:g}..{TIME_SCALE_MAX:g}",
+        )
+    return value
 
 
 # --------------------------------------------------------------------------- Status

@@ -47,7 +47,7 @@ class BeltPhysics(Physics):
         return electrical_w
 
 
-def belt_feature(max_power_mw: int, status_interval_ms: int) -> Feature:
+def belt_feature(max_power_mw: int, status_interval_ms: int, *, time_scale: float = 1.0) -> Feature:
     return Feature(
         kind=DeviceKind.LIGHT_BELT,
         modes=ModeSupport.LIGHT,
@@ -63,6 +63,7 @@ def belt_feature(max_power_mw: int, status_interval_ms: int) -> Feature:
         lease_max_ms=LEASE_MAX_MS,
         max_power_mw=max_power_mw,
         levels=tuple(Level(Mode.LIGHT, round(max_power_mw * f), None) for f in LEVEL_FRACTIONS),
+        time_scale=time_scale,
     )
 
 
@@ -72,8 +73,16 @@ class BeltFirmware(Firmware):
     battery_capacity_wh = 20.0
     physics: BeltPhysics
 
-    def __init__(self, max_power_mw: int, status_interval_ms: int, **kwargs: object) -> None:
-        super().__init__(belt_feature(max_power_mw, status_interval_ms), BeltPhysics(), **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        max_power_mw: int,
+        status_interval_ms: int,
+        *,
+        time_scale: float = 1.0,
+        **kwargs: object,
+    ) -> None:
+        feature = belt_feature(max_power_mw, status_interval_ms, time_scale=time_scale)
+        super().__init__(feature, BeltPhysics(), **kwargs)  # type: ignore[arg-type]
 
     def _control(self, session: Session, dt_s: float) -> int:
         return session.power_mw

@@ -53,6 +53,9 @@ CUTOUT_RESET_MARGIN_C = 3.0  # a tripped cut-out resets this far back inside its
 SENSOR_NOISE_C = 0.03  # peak sensor noise; a real reading is never perfectly flat
 LINK_DOWN_S = 5.0  # how long a dropped link stays silent before advertising again
 BOOT_S = 2.0  # how long a reboot takes before the device advertises again
+SENSOR_SPIKE_C = 2000.0  # the sensor-spike fault's one wild reading (an ADC glitch)
+SENSOR_SPIKE_S = 1.0  # ... lasts this long, then the sensor reads normally again
+STATUS_GARBAGE_S = 3.0  # how long the status-garbage fault sends malformed notifications
 
 
 _NO_FAULT = Fault(0)
@@ -68,6 +71,8 @@ class FaultKind(enum.StrEnum):
     CONTACT_LOST = "contact-lost"
     NACK = "nack"
     REBOOT = "reboot"
+    SENSOR_SPIKE = "sensor-spike"  # one wild reading for SENSOR_SPIKE_S, then normal again
+    STATUS_GARBAGE = "status-garbage"  # malformed Status notifications for STATUS_GARBAGE_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,10 +142,13 @@ class _Sensor:
     stuck_value: float | None = None
     stuck: bool = False
     open: bool = False
+    spike_until_s: float = -math.inf  # the sensor-spike fault reads SENSOR_SPIKE_C until then
 
-    def read(self, true_c: float) -> float | None:
+    def read(self, true_c: float, now_s: float) -> float | None:
         if self.open:
             return None
+        if now_s < self.spike_until_s:
+            return SENSOR_SPIKE_C
         if self.stuck:
             if self.stuck_value is None:
                 self.stuck_value = round(true_c, 2)
@@ -177,6 +185,8 @@ class Firmware(abc.ABC):
         self.active_faults: set[FaultKind] = set()
         self.battery_pct = battery_pct
         self._battery_drain_pct_s = 0.0
+        self._garbage_rng = random.Random(seed + 1)
+        self._garbage_until_s = -math.inf
         self._last_s = now_s
         self._events: list[FirmwareEvent] = []
         self._boot(now_s)
@@ -201,7 +211,7 @@ class Firmware(abc.ABC):
     @property
     def temperature_c(self) -> float | None:
         """What the device's own sensor reads now (None: no valid reading)."""
-        return self._sensor.read(self.physics.true_temperature_c)
+        return self._sensor.read(self.physics.true_temperature_c, self._last_s)
 
     @property
     def drive_mw(self) -> int:
@@ -236,6 +246,16 @@ class Firmware(abc.ABC):
             stop_cause=self.stop_cause,
             battery_pct=max(0, min(100, math.ceil(self.battery_pct))),
         )
+
+    def status_notification(self, status: Status) -> bytes:
+        """The bytes notified for ``status``: its encoding or, while the status-garbage fault
+        lasts, random bytes of a wrong length (a corrupted buffer; reads stay valid)."""
+        encoded = status.encode()
+        if self._last_s >= self._garbage_until_s:
+            return encoded
+        rng = self._garbage_rng
+        length = rng.choice([n for n in range(1, 2 * len(encoded) + 1) if n != len(encoded)])
+        return rng.randbytes(length)
 
     # ------------------------------------------------------------------ commands
 
@@ -464,6 +484,12 @@ class Firmware(abc.ABC):
                 self.active_faults.discard(kind)
                 self._boot(now_s)
                 self._events.append(Rebooted(BOOT_S))
+            case FaultKind.SENSOR_SPIKE:
+                self.active_faults.discard(kind)  # transient: the sensor holds the window
+                self._sensor.spike_until_s = now_s + SENSOR_SPIKE_S
+            case FaultKind.STATUS_GARBAGE:
+                self.active_faults.discard(kind)
+                self._garbage_until_s = now_s + STATUS_GARBAGE_S
             case FaultKind.NACK:
                 pass
 

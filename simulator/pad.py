@@ -71,7 +71,7 @@ class PadPhysics(Physics):
         return heat_w + (cool_w / COOLER_COP if cool_w else 0.0)
 
 
-def pad_feature(kind: DeviceKind, status_interval_ms: int) -> Feature:
+def pad_feature(kind: DeviceKind, status_interval_ms: int, *, time_scale: float = 1.0) -> Feature:
     heat_levels = tuple(Level(Mode.HEAT, 0, c) for c in (37.0, 39.0, 41.0, 43.0))
     cold_levels = tuple(Level(Mode.COLD, 0, c) for c in (18.0, 15.0, 12.0))
     thermal = kind == DeviceKind.THERMAL_PAD
@@ -90,6 +90,7 @@ def pad_feature(kind: DeviceKind, status_interval_ms: int) -> Feature:
         lease_max_ms=LEASE_MAX_MS,
         max_power_mw=int((COOLER_MAX_W if thermal else HEATER_MAX_W) * 1000),
         levels=heat_levels + (cold_levels if thermal else ()),
+        time_scale=time_scale,
     )
 
 
@@ -99,9 +100,17 @@ class PadFirmware(Firmware):
     battery_capacity_wh = 40.0
     physics: PadPhysics
 
-    def __init__(self, kind: DeviceKind, status_interval_ms: int, **kwargs: object) -> None:
+    def __init__(
+        self,
+        kind: DeviceKind,
+        status_interval_ms: int,
+        *,
+        time_scale: float = 1.0,
+        **kwargs: object,
+    ) -> None:
         physics = PadPhysics(can_cool=kind == DeviceKind.THERMAL_PAD)
-        super().__init__(pad_feature(kind, status_interval_ms), physics, **kwargs)  # type: ignore[arg-type]
+        feature = pad_feature(kind, status_interval_ms, time_scale=time_scale)
+        super().__init__(feature, physics, **kwargs)  # type: ignore[arg-type]
         self._integral_w = 0.0
 
     def _on_start(self) -> None:

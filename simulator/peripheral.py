@@ -310,7 +310,10 @@ class SimulatedDevice:
             await self._start_advertising()
         if self.device.connections:
             status = self.firmware.status()
-            await self.device.notify_subscribers(self.status_char, status.encode())
+            # The notification may be malformed (the status-garbage fault); reads never are.
+            await self.device.notify_subscribers(
+                self.status_char, self.firmware.status_notification(status)
+            )
             if status.battery_pct != self._last_battery:
                 self._last_battery = status.battery_pct
                 await self.device.notify_subscribers(

@@ -20,7 +20,7 @@ from bumble.link import LocalLink
 from bumble.transport import open_transport
 from bumble.transport.common import StreamPacketSource
 
-from protocols import DeviceKind
+from protocols import TIME_SCALE_MAX, TIME_SCALE_MIN, DeviceKind
 from simulator.belt import BeltFirmware
 from simulator.firmware import Firmware, ScheduledFault
 from simulator.pad import PadFirmware
@@ -42,7 +42,13 @@ def make_firmware(
     seed: int = 0,
 ) -> Firmware:
     interval_ms = status_interval_ms(time_scale)
-    options: dict[str, Any] = {"now_s": now_s, "faults": faults, "seed": seed}
+    # The Feature reports the time scale: a controller elsewhere runs its clock at it.
+    options: dict[str, Any] = {
+        "now_s": now_s,
+        "faults": faults,
+        "seed": seed,
+        "time_scale": time_scale,
+    }
     if kind == "heat-pad":
         return PadFirmware(DeviceKind.HEAT_PAD, interval_ms, **options)
     if kind == "thermal-pad":
@@ -72,8 +78,11 @@ class SimulatorWorld:
         unknown = sorted(set(faults or {}) - set(names))
         if unknown:
             raise SimulatorError(f"fault for a device that is not simulated: {', '.join(unknown)}")
-        if not 0 < time_scale <= 10_000:
-            raise SimulatorError(f"time scale must be in (0, 10000], got {time_scale}")
+        if not TIME_SCALE_MIN <= time_scale <= TIME_SCALE_MAX:  # what Feature can report
+            raise SimulatorError(
+                f"time scale must be from {TIME_SCALE_MIN:g} to {TIME_SCALE_MAX:g},"
+                f" got {time_scale:g}"
+            )
         self.specs = devices
         self.faults = faults or {}
         self.time_scale = time_scale

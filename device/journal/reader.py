@@ -8,7 +8,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -20,6 +20,8 @@ from device.journal.schema import (
     translate_error,
 )
 from device.safety import Usage
+
+DAY_S = 24 * 3600.0  # the daily limits hold over any 24 hours, not a calendar day
 
 logger = logging.getLogger(__name__)
 
@@ -260,25 +262,27 @@ class JournalReader:
         return {"samples": row["samples"], "last_sample_t_s": row["last_sample_t_s"]}
 
     def usage(self, address: str, now: float, time_scale: float) -> Usage:
-        """Light minutes today and the time since the last heat session, for one device."""
-        today = datetime.fromtimestamp(now).date()
-        day_start = datetime.combine(today, datetime.min.time()).timestamp()
-        day_end = (datetime.combine(today, datetime.min.time()) + timedelta(days=1)).timestamp()
+        """What one device used, for the limits of its next start: light on-time in the
+        last 24 hours (a rolling day, whatever the time zone), the time since heat output
+        was last on and since the last cold start. ``now`` is wall time; the result is in
+        device seconds at ``time_scale``."""
+        window_start = now - DAY_S / time_scale
         row = self._query(
-            "SELECT coalesce(sum(s.light_minutes), 0) AS light, max(s.heat_ended_at) AS heat"
-            " FROM sessions s JOIN devices d ON d.id = s.device_id"
-            " WHERE d.address = ? AND s.started_at >= ? AND s.started_at < ?",
-            (address, day_start, day_end),
+            "SELECT coalesce(sum(CASE WHEN u.mode = 'light' AND u.last_on_at >= ?"
+            " THEN u.on_s END), 0) AS light_s,"
+            " max(CASE WHEN u.mode = 'heat' THEN u.last_on_at END) AS heat_at,"
+            " max(CASE WHEN u.mode = 'cold' THEN u.started_at END) AS cold_at"
+            " FROM uses u JOIN devices d ON d.id = u.device_id WHERE d.address = ?",
+            (window_start, address),
         )[0]
-        heat_row = self._query(
-            "SELECT max(s.heat_ended_at) AS heat FROM sessions s JOIN devices d"
-            " ON d.id = s.device_id WHERE d.address = ?",
-            (address,),
-        )[0]
-        heat_end = heat_row["heat"]
+
+        def since(at: float | None) -> float | None:
+            return None if at is None else max(0.0, (now - at) * time_scale)
+
         return Usage(
-            light_s_today=float(row["light"]) * 60,
-            s_since_heat=None if heat_end is None else max(0.0, (now - heat_end) * time_scale),
+            light_s_24h=float(row["light_s"]),
+            s_since_heat=since(row["heat_at"]),
+            s_since_cold_start=since(row["cold_at"]),
         )
 
 

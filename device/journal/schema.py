@@ -7,7 +7,9 @@ from a newer therapyctl is refused without being touched.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
 import socket
 import sqlite3
@@ -105,6 +107,39 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE devices ADD COLUMN alias TEXT;
     """,
+    # 3: uses - what each step used, recorded before its START and advanced as it runs, so
+    # the limits that depend on it (the rest after heat, cold every 2 h, light per 24 h)
+    # survive a crash; earlier sessions' usage is carried over.
+    """
+    CREATE TABLE uses (
+        id INTEGER PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        device_id INTEGER NOT NULL REFERENCES devices(id),
+        mode TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        last_on_at REAL NOT NULL,
+        on_s REAL NOT NULL DEFAULT 0,
+        time_scale REAL NOT NULL,
+        lease_s REAL NOT NULL DEFAULT 10,
+        ended INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX uses_device ON uses(device_id, last_on_at);
+    INSERT INTO uses (session_id, device_id, mode, started_at, last_on_at, on_s, time_scale,
+                      ended)
+        SELECT id, device_id, 'light', started_at, coalesce(ended_at, started_at),
+               light_minutes * 60, time_scale, 1
+        FROM sessions WHERE light_minutes > 0;
+    INSERT INTO uses (session_id, device_id, mode, started_at, last_on_at, on_s, time_scale,
+                      ended)
+        SELECT id, device_id, 'heat', started_at, heat_ended_at,
+               coalesce(actual_minutes, 0) * 60, time_scale, 1
+        FROM sessions WHERE heat_ended_at IS NOT NULL;
+    INSERT INTO uses (session_id, device_id, mode, started_at, last_on_at, on_s, time_scale,
+                      ended)
+        SELECT id, device_id, 'cold', started_at, coalesce(ended_at, started_at),
+               coalesce(actual_minutes, 0) * 60, time_scale, 1
+        FROM sessions WHERE mode = 'cold' AND coalesce(actual_minutes, 0) > 0;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 SAFETY_EVENT_KINDS = frozenset({"safety_stop", "alarm", "link_lost", "device_fault"})
@@ -138,6 +173,12 @@ def translate_error(path: str, exc: sqlite3.Error) -> JournalError:
         )
     if "unable to open" in text:
         return JournalError(path, "it cannot be opened (missing directory or no permission)")
+    if "disk is full" in text or "disk I/O error" in text:
+        return JournalError(
+            path,
+            "it cannot be written: the disk is full or failing (free some space, or give"
+            " another --db)",
+        )
     return JournalError(path, text)
 
 
@@ -229,10 +270,15 @@ def _pid_alive(pid: int) -> bool:
 
 
 def close_interrupted(conn: sqlite3.Connection) -> int:
-    """Close sessions whose process is gone as ``interrupted``; their samples are kept."""
+    """Close sessions whose process is gone as ``interrupted``; their samples are kept.
+
+    What they used is credited from their samples (the uses were advanced as the samples
+    were written), plus one lease: the device may have kept its output on that long after
+    the controller died.
+    """
     host = socket.gethostname()
     rows = conn.execute(
-        "SELECT id, pid, host, started_at FROM sessions WHERE ended_at IS NULL"
+        "SELECT id, pid, host, started_at, time_scale FROM sessions WHERE ended_at IS NULL"
     ).fetchall()
     closed = 0
     for row in rows:
@@ -240,30 +286,71 @@ def close_interrupted(conn: sqlite3.Connection) -> int:
             continue  # still running, here or in another process on this host
         if row["host"] != host:
             continue  # cannot tell for another host: leave it
+        limits = _session_limits(conn, row["id"])
+        low, high = limits.get("sensor_min_c", -10.0), limits.get("sensor_max_c", 70.0)
         last = conn.execute(
-            "SELECT max(at) AS at, max(t_s) AS t_s, max(temperature_c) AS tmax,"
-            " min(temperature_c) AS tmin FROM samples WHERE session_id = ?",
-            (row["id"],),
+            "SELECT max(at) AS at FROM samples WHERE session_id = ?", (row["id"],)
         ).fetchone()
-        running = conn.execute(
-            "SELECT count(*) FROM samples WHERE session_id = ? AND output_on = 1", (row["id"],)
-        ).fetchone()[0]
+        peaks = conn.execute(
+            "SELECT max(temperature_c) AS tmax, min(temperature_c) AS tmin FROM samples"
+            " WHERE session_id = ? AND temperature_c BETWEEN ? AND ?",
+            (row["id"], low, high),
+        ).fetchone()
+        scale = row["time_scale"] if row["time_scale"] and row["time_scale"] > 0 else 1.0
         with conn:
+            conn.execute(
+                "UPDATE uses SET on_s = on_s + lease_s, last_on_at = last_on_at + lease_s / ?,"
+                " ended = 1 WHERE session_id = ? AND ended = 0 AND (on_s > 0 OR mode = 'cold')",
+                (scale, row["id"]),
+            )
+            used = conn.execute(
+                "SELECT coalesce(sum(on_s), 0) AS on_s,"
+                " coalesce(sum(CASE WHEN mode = 'light' THEN on_s END), 0) AS light_s,"
+                " max(CASE WHEN mode = 'heat' THEN last_on_at END) AS heat_at"
+                " FROM uses WHERE session_id = ?",
+                (row["id"],),
+            ).fetchone()
             conn.execute(
                 "UPDATE sessions SET ended_at = ?, end_reason = ?, end_detail = ?,"
                 " max_temperature_c = coalesce(max_temperature_c, ?),"
                 " min_temperature_c = coalesce(min_temperature_c, ?),"
-                " actual_minutes = coalesce(actual_minutes, ?) WHERE id = ?",
+                " actual_minutes = coalesce(actual_minutes, ?),"
+                " light_minutes = max(light_minutes, ?),"
+                " heat_ended_at = coalesce(?, heat_ended_at) WHERE id = ?",
                 (
                     last["at"] or row["started_at"],
                     INTERRUPTED,
                     "the controller stopped without closing the session (crash or kill);"
-                    " closed at the next start",
-                    last["tmax"],
-                    last["tmin"],
-                    (last["t_s"] or 0.0) / 60 if running else 0.0,
+                    " closed at the next start, credited with the output-on time its samples"
+                    " show plus one lease",
+                    peaks["tmax"],
+                    peaks["tmin"],
+                    used["on_s"] / 60,
+                    used["light_s"] / 60,
+                    used["heat_at"],
                     row["id"],
                 ),
             )
         closed += 1
     return closed
+
+
+def _session_limits(conn: sqlite3.Connection, session_id: str) -> dict[str, float]:
+    """The limits a session ran under (numbers only; a damaged row gives none)."""
+    row = conn.execute(
+        "SELECT limits_json FROM session_limits WHERE session_id = ?", (session_id,)
+    ).fetchone()
+    try:
+        data = json.loads(row["limits_json"]) if row else {}
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {
+        key: float(value)
+        for key, value in data.items()
+        if isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and abs(value) < 1e12
+    }

@@ -1,23 +1,27 @@
 """Writing the journal from a thread of its own, so the control loop never blocks: samples
-are batched (at most 1 s per batch); session start and end, plan steps, clamps and every
-event are committed at once."""
+are batched (at most 1 s per batch); session start and end, plan steps, clamps, uses and
+every event are committed at once.
+
+A journal that stops working (read-only, locked, full, gone) is said once, in plain words;
+what could not be written is kept and retried every second, starts that need a durable
+record are refused meanwhile (:meth:`JournalWriter.commit` raises), and the writer says so
+again when the journal works again.
+"""
 
 from __future__ import annotations
 
+import collections
 import contextlib
-import json
 import logging
-import os
 import queue
-import socket
 import sqlite3
 import threading
 import time
 import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from device.journal import records
 from device.journal.schema import (
     JournalError,
     close_interrupted,
@@ -25,7 +29,7 @@ from device.journal.schema import (
     open_for_writing,
     translate_error,
 )
-from protocols import Status
+from protocols import Mode, Status
 
 logger = logging.getLogger(__name__)
 
@@ -33,67 +37,9 @@ logger = logging.getLogger(__name__)
 BATCH_MAX_AGE_S = 1.0  # samples wait at most this long before they are committed
 BATCH_MAX_ROWS = 2000
 ALIAS_MAX_CHARS = 40
-
-
-@dataclass(frozen=True, slots=True)
-class _Begin:
-    session_id: str
-    identity: dict[str, str]
-    mode: str | None
-    plan: str | None
-    requested_minutes: float
-    time_scale: float
-    limits: dict[str, float]
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class _Sample:
-    session_id: str
-    t_s: float
-    at: float
-    status: Status
-
-
-@dataclass(frozen=True, slots=True)
-class _Event:
-    session_id: str
-    t_s: float
-    at: float
-    kind: str
-    detail: str
-
-
-@dataclass(frozen=True, slots=True)
-class _End:
-    session_id: str
-    fields: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class _Used:
-    session_id: str
-    light_minutes: float
-    heat_ended_at: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Device:
-    address: str
-    name: str
-    kind: str
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class _Alias:
-    address: str
-    alias: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Barrier:
-    done: threading.Event
+RETRY_S = 1.0  # a failing journal is tried again this often
+BACKLOG_MAX = 200_000  # records kept while it fails (a day of samples from a few devices)
+COMMIT_WAIT_S = 10.0  # a durable write not confirmed within this is a failure
 
 
 _STOP = object()
@@ -122,6 +68,11 @@ class JournalWriter:
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self.errors: list[str] = []
         self.samples_written = 0
+        self.samples_dropped = 0
+        self.unwritten = 0  # records still not written when the writer was closed
+        self.failure: JournalError | None = None  # the journal is failing now
+        self.first_failure: JournalError | None = None  # it failed at some point
+        self._uses: dict[str, records.OpenUse] = {}  # written by the writer thread only
         self._thread = threading.Thread(target=self._run, name="journal", daemon=True)
         self._thread.start()
 
@@ -138,42 +89,61 @@ class JournalWriter:
         limits: dict[str, float],
     ) -> None:
         self._queue.put(
-            _Begin(
+            records.Begin(
                 session_id, identity, mode, plan, requested_minutes, time_scale, limits, time.time()
             )
         )
 
     def sample(self, session_id: str, t_s: float, status: Status) -> None:
-        self._queue.put(_Sample(session_id, t_s, time.time(), status))
+        self._queue.put(records.Sample(session_id, t_s, time.time(), status))
 
     def event(self, session_id: str, t_s: float, kind: str, detail: str) -> None:
-        self._queue.put(_Event(session_id, t_s, time.time(), kind, detail))
+        self._queue.put(records.Event(session_id, t_s, time.time(), kind, detail))
 
     def end(self, session_id: str, **fields: Any) -> None:
-        self._queue.put(_End(session_id, fields))
+        self._queue.put(records.End(session_id, fields))
 
-    def used(self, session_id: str, light_minutes: float, heat_ended: bool) -> None:
-        """A step used light time, or ended heat (for the daily limit and the rest)."""
-        self._queue.put(_Used(session_id, light_minutes, time.time() if heat_ended else None))
+    def use_begins(self, session_id: str, mode: Mode, lease_s: float = 10.0) -> None:
+        """A step is about to turn output on, with a lease of ``lease_s`` device seconds
+        (follow with :meth:`commit` before START)."""
+        self._queue.put(records.UseBegin(session_id, mode.name.lower(), lease_s, time.time()))
+
+    def use_ends(self, session_id: str, on_s: float) -> None:
+        """The step ended after ``on_s`` device seconds of output."""
+        self._queue.put(records.UseEnd(session_id, on_s, time.time()))
+
+    def use_cancelled(self, session_id: str) -> None:
+        """The device refused the START: the step used nothing."""
+        self._queue.put(records.UseCancel(session_id))
 
     def remember_device(self, address: str, name: str, kind: str, at: float | None = None) -> None:
         """Add a device to the known ones, or refresh its name, kind and last seen time
         (its alias and first seen time are kept)."""
-        self._queue.put(_Device(address, name, kind, time.time() if at is None else at))
+        self._queue.put(records.Device(address, name, kind, time.time() if at is None else at))
 
     def set_alias(self, address: str, alias: str | None) -> None:
         """Give a known device an alias (stripped; empty or None clears it). An address
         not known yet is left alone. Raises :class:`JournalError` at once, writing
         nothing, for an alias over 40 characters or with control characters."""
-        self._queue.put(_Alias(address, _clean_alias(self.path, alias)))
+        self._queue.put(records.Alias(address, _clean_alias(self.path, alias)))
 
-    async def barrier(self) -> None:
-        """Wait (off the loop) until everything queued so far is committed."""
+    async def barrier(self) -> bool:
+        """Wait (off the loop) until everything queued so far is written, or cannot be;
+        True if it was written."""
         import asyncio
 
-        done = threading.Event()
-        self._queue.put(_Barrier(done))
-        await asyncio.to_thread(done.wait, 10.0)
+        barrier = records.Barrier()
+        self._queue.put(barrier)
+        await asyncio.to_thread(barrier.done.wait, COMMIT_WAIT_S)
+        return barrier.ok
+
+    async def commit(self) -> None:
+        """Wait until everything queued so far is written; raise JournalError if it is not
+        (a start that must be on record is refused then)."""
+        if not await self.barrier():
+            raise self.failure or JournalError(
+                str(self.path), f"it did not confirm a write within {COMMIT_WAIT_S:g} s"
+            )
 
     def close(self) -> None:
         """Flush everything and stop the thread (blocking: call it from a thread)."""
@@ -182,158 +152,153 @@ class JournalWriter:
 
     # -- the writer thread
     def _run(self) -> None:
-        conn = connect(self.path, readonly=False)
-        conn.execute("PRAGMA foreign_keys=ON")
-        pending: list[_Sample] = []
-        oldest = 0.0
+        backlog: collections.deque[object] = collections.deque()
+        conn: sqlite3.Connection | None = None
+        oldest_sample = 0.0
+        retry_at = 0.0
+        stopping = False
         while True:
-            timeout = None
-            if pending:
-                timeout = max(0.0, oldest + BATCH_MAX_AGE_S - time.monotonic())
-            try:
-                item = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                item = None
-            try:
-                if isinstance(item, _Sample):
-                    if not pending:
-                        oldest = time.monotonic()
-                    pending.append(item)
-                    if len(pending) >= BATCH_MAX_ROWS:
-                        self._flush(conn, pending)
-                    continue
-                if pending and (item is not None or time.monotonic() - oldest >= BATCH_MAX_AGE_S):
-                    self._flush(conn, pending)
-                if item is None:
-                    continue
-                if item is _STOP:
-                    break
-                if isinstance(item, _Barrier):
-                    item.done.set()
-                    continue
-                with conn:
-                    self._write(conn, item)
-            except sqlite3.Error as exc:
-                message = str(translate_error(str(self.path), exc))
-                logger.error("%s", message)
-                self.errors.append(message)
-                pending.clear()
-                if isinstance(item, _Barrier):
-                    item.done.set()
-        if pending:
-            with contextlib.suppress(sqlite3.Error):
-                self._flush(conn, pending)
-        conn.close()
-
-    def _flush(self, conn: sqlite3.Connection, pending: list[_Sample]) -> None:
-        rows = [
-            (
-                s.session_id,
-                s.t_s,
-                s.at,
-                s.status.seq,
-                s.status.state.name.lower(),
-                s.status.mode.name.lower(),
-                s.status.temperature_c,
-                s.status.setpoint_c,
-                s.status.power_mw,
-                int(s.status.output_on),
-                s.status.battery_pct,
-                int(s.status.skin_contact),
+            now = time.monotonic()
+            timeout: float | None = None
+            if self.failure is not None and backlog:
+                timeout = max(0.0, retry_at - now)
+            elif any(isinstance(item, records.Sample) for item in backlog):
+                timeout = max(0.0, oldest_sample + BATCH_MAX_AGE_S - now)
+            if not stopping:
+                with contextlib.suppress(queue.Empty):
+                    item = self._queue.get(timeout=timeout)
+                    while True:
+                        if item is _STOP:
+                            stopping = True
+                        else:
+                            if isinstance(item, records.Sample) and not any(
+                                isinstance(i, records.Sample) for i in backlog
+                            ):
+                                oldest_sample = time.monotonic()
+                            backlog.append(item)
+                        item = self._queue.get_nowait()
+            self._bound(backlog)
+            now = time.monotonic()
+            if self.failure is not None and not stopping and now < retry_at:
+                self._answer_barriers(backlog, ok=False)
+                continue
+            due = (
+                stopping
+                or self.failure is not None
+                or any(not isinstance(item, records.Sample) for item in backlog)
             )
-            for s in pending
-        ]
-        with conn:
-            conn.executemany("INSERT INTO samples VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-        self.samples_written += len(rows)
-        pending.clear()
+            samples = sum(isinstance(item, records.Sample) for item in backlog)
+            due = (
+                due
+                or samples >= BATCH_MAX_ROWS
+                or (samples > 0 and now - oldest_sample >= BATCH_MAX_AGE_S)
+            )
+            if due and backlog:
+                try:
+                    if conn is None:
+                        conn = connect(self.path, readonly=False)
+                        conn.execute("PRAGMA foreign_keys=ON")
+                    self._drain(conn, backlog)
+                    if self.failure is not None:
+                        logger.warning("journal %s: it works again", self.path)
+                        self.failure = None
+                except sqlite3.Error as exc:
+                    self._failed(translate_error(str(self.path), exc))
+                    retry_at = time.monotonic() + RETRY_S
+                    self._answer_barriers(backlog, ok=False)
+                    with contextlib.suppress(sqlite3.Error):
+                        if conn is not None:
+                            conn.close()
+                    conn = None
+            if stopping:
+                break
+        self.unwritten = sum(not isinstance(i, records.Barrier) for i in backlog)
+        self._answer_barriers(backlog, ok=False)
+        if conn is not None:
+            conn.close()
 
-    def _write(self, conn: sqlite3.Connection, item: object) -> None:
-        match item:
-            case _Begin():
-                ident = item.identity
-                conn.execute(
-                    "INSERT INTO devices (address, name, kind, model, firmware, serial,"
-                    " first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?)"
-                    " ON CONFLICT(address) DO UPDATE SET name = excluded.name,"
-                    " kind = excluded.kind, model = excluded.model,"
-                    " firmware = excluded.firmware, serial = excluded.serial,"
-                    " last_seen = excluded.last_seen",
-                    (
-                        ident["address"],
-                        ident["name"],
-                        ident["kind"],
-                        ident["model"],
-                        ident["firmware"],
-                        ident.get("serial", ""),
-                        item.at,
-                        item.at,
-                    ),
-                )
-                device_id = conn.execute(
-                    "SELECT id FROM devices WHERE address = ?", (ident["address"],)
-                ).fetchone()[0]
-                conn.execute(
-                    "INSERT INTO sessions (id, device_id, mode, plan, started_at, time_scale,"
-                    " requested_minutes, host, pid) VALUES (?,?,?,?,?,?,?,?,?)",
-                    (
-                        item.session_id,
-                        device_id,
-                        item.mode,
-                        item.plan,
-                        item.at,
-                        item.time_scale,
-                        item.requested_minutes,
-                        socket.gethostname(),
-                        os.getpid(),
-                    ),
-                )
-                conn.execute(
-                    "INSERT INTO session_limits VALUES (?, ?)",
-                    (item.session_id, json.dumps(item.limits)),
-                )
-            case _Event():
-                if item.kind == "step":
-                    index = conn.execute(
-                        "SELECT count(*) FROM plan_steps WHERE session_id = ?", (item.session_id,)
-                    ).fetchone()[0]
-                    conn.execute(
-                        "INSERT INTO plan_steps VALUES (?,?,?,?)",
-                        (item.session_id, index, item.t_s, item.detail),
-                    )
-                if item.kind == "clamp":
-                    conn.execute(
-                        "INSERT INTO clamps (session_id, t_s, message) VALUES (?,?,?)",
-                        (item.session_id, item.t_s, item.detail),
-                    )
-                conn.execute(
-                    "INSERT INTO events (session_id, t_s, at, kind, detail) VALUES (?,?,?,?,?)",
-                    (item.session_id, item.t_s, item.at, item.kind, item.detail),
-                )
-            case _Device():
-                # model and firmware are learned when a session runs on the device
-                conn.execute(
-                    "INSERT INTO devices (address, name, kind, model, firmware, serial,"
-                    " first_seen, last_seen) VALUES (?,?,?,'','','',?,?)"
-                    " ON CONFLICT(address) DO UPDATE SET name = excluded.name,"
-                    " kind = excluded.kind, last_seen = max(last_seen, excluded.last_seen)",
-                    (item.address, item.name, item.kind, item.at, item.at),
-                )
-            case _Alias():
-                conn.execute(
-                    "UPDATE devices SET alias = ? WHERE address = ?", (item.alias, item.address)
-                )
-            case _Used():
-                conn.execute(
-                    "UPDATE sessions SET light_minutes = light_minutes + ?,"
-                    " heat_ended_at = coalesce(?, heat_ended_at) WHERE id = ?",
-                    (item.light_minutes, item.heat_ended_at, item.session_id),
-                )
-            case _End():
-                fields = dict(item.fields)
-                fields.setdefault("ended_at", time.time())
-                assignments = ", ".join(f"{key} = ?" for key in fields)
-                conn.execute(
-                    f"UPDATE sessions SET {assignments} WHERE id = ?",
-                    (*fields.values(), item.session_id),
-                )
+    def _drain(self, conn: sqlite3.Connection, backlog: collections.deque[object]) -> None:
+        """Write the backlog in order; what fails stays at its head for the next try."""
+        while backlog:
+            head = backlog[0]
+            if isinstance(head, records.Barrier):
+                backlog.popleft()
+                head.ok = True
+                head.done.set()
+                continue
+            if isinstance(head, records.Sample):
+                batch: list[records.Sample] = []
+                while (
+                    backlog
+                    and isinstance(backlog[0], records.Sample)
+                    and len(batch) < BATCH_MAX_ROWS
+                ):
+                    sample = backlog.popleft()
+                    assert isinstance(sample, records.Sample)
+                    batch.append(sample)
+                try:
+                    with conn:
+                        uses = records.write_samples(conn, batch, self._uses)
+                except sqlite3.Error:
+                    backlog.extendleft(reversed(batch))
+                    raise
+                self._uses = uses
+                self.samples_written += len(batch)
+                continue
+            assert isinstance(
+                head,
+                records.Begin
+                | records.Event
+                | records.End
+                | records.UseBegin
+                | records.UseEnd
+                | records.UseCancel
+                | records.Device
+                | records.Alias,
+            )
+            try:
+                with conn:
+                    uses = records.write_record(conn, head, self._uses)
+            except (sqlite3.IntegrityError, sqlite3.ProgrammingError) as exc:
+                # The record itself is wrong, not the journal: drop it, keep the rest.
+                logger.error("journal %s: a record was not written: %s", self.path, exc)
+                self.errors.append(str(exc))
+                backlog.popleft()
+                continue
+            backlog.popleft()
+            self._uses = uses
+
+    def _failed(self, error: JournalError) -> None:
+        if self.failure is None:
+            logger.warning(
+                "%s; what could not be written is kept and retried, sessions keep their limits"
+                " from memory, and new starts are refused until it works",
+                error,
+            )
+        self.failure = error
+        if self.first_failure is None:
+            self.first_failure = error
+        if not self.errors or self.errors[-1] != str(error):
+            self.errors.append(str(error))
+
+    def _bound(self, backlog: collections.deque[object]) -> None:
+        """While failing, keep at most BACKLOG_MAX records: the oldest samples go first."""
+        excess = len(backlog) - BACKLOG_MAX
+        if excess <= 0:
+            return
+        kept: collections.deque[object] = collections.deque()
+        for item in backlog:
+            if excess > 0 and isinstance(item, records.Sample):
+                excess -= 1
+                self.samples_dropped += 1
+                continue
+            kept.append(item)
+        backlog.clear()
+        backlog.extend(kept)
+
+    @staticmethod
+    def _answer_barriers(backlog: collections.deque[object], *, ok: bool) -> None:
+        for item in [i for i in backlog if isinstance(i, records.Barrier)]:
+            backlog.remove(item)
+            item.ok = ok
+            item.done.set()

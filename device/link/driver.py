@@ -1,12 +1,15 @@
 """A therapy device driver: a typed async API over the BLE link, with reconnects.
 
-Capabilities come from the Feature characteristic; every GATT operation is serialized
-and under a timeout (``TherapyLink``); the lease is set here and renewed by the runner.
+Capabilities come from the Feature characteristic; so does the time base: the driver's
+clock runs at the time scale the device reports (1 for real hardware, N for a simulator
+running N times faster). Every GATT operation is serialized and under a timeout
+(``TherapyLink``); the lease is set here and renewed by the runner.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 from device.link.clock import Clock
@@ -14,6 +17,7 @@ from device.link.errors import ConnectionFailedError, DeviceError, LinkLostError
 from device.link.gatt import TherapyLink
 from device.link.radio import FoundDevice, Radio, find_device
 from protocols import (
+    TIME_SCALE_RESOLUTION,
     Feature,
     Pause,
     RenewLease,
@@ -56,20 +60,28 @@ class DeviceIdentity:
 
 
 class DeviceDriver:
-    """One therapy device, connected over a :class:`Radio`."""
+    """One therapy device, connected over a :class:`Radio`.
+
+    ``clock`` None (the usual) means "the device's": from :meth:`connect` on, :attr:`clock`
+    runs at the time scale the device's Feature reports. A clock given here is kept if the
+    device agrees; if the device reports another scale, the device is trusted (and that
+    logged), since its timers are what the lease and the staleness checks race against.
+    Read :attr:`clock` after :meth:`connect`: it may be replaced there.
+    """
 
     def __init__(
         self,
         radio: Radio,
         target: FoundDevice | str,
-        clock: Clock,
+        clock: Clock | None = None,
         *,
         operation_timeout_s: float = 5.0,
         connect_timeout_s: float = 10.0,
     ) -> None:
         self.radio = radio
         self.target = target
-        self.clock = clock
+        self._clock_given = clock is not None
+        self.clock = clock if clock is not None else Clock()
         self.operation_timeout_s = operation_timeout_s
         self.connect_timeout_s = connect_timeout_s
         self._link: TherapyLink | None = None
@@ -103,6 +115,7 @@ class DeviceDriver:
         )
         if self.feature is None:
             self.feature = await self._link.read_feature()
+            self._adopt_time_scale(self.feature.time_scale)
             info = await self._link.read_device_info()
             self.identity = DeviceIdentity(
                 kind=kind_name(self.feature.kind, self.feature.max_power_mw),
@@ -112,6 +125,24 @@ class DeviceDriver:
                 firmware=info.firmware,
                 serial=info.serial,
             )
+
+    def _adopt_time_scale(self, time_scale: float) -> None:
+        """Run the clock at the device's time scale (range-checked by Feature's decoder).
+
+        A given clock within the Feature's resolution of it is the same scale, more exactly
+        (an in-process simulator's own): it is kept."""
+        if math.isclose(
+            time_scale, self.clock.time_scale, rel_tol=1e-6, abs_tol=TIME_SCALE_RESOLUTION / 2
+        ):
+            return
+        if self._clock_given:
+            logger.warning(
+                "%s: the device reports time scale %gx, not the %gx given; using the device's",
+                self._address,
+                time_scale,
+                self.clock.time_scale,
+            )
+        self.clock = Clock(time_scale)
 
     async def reconnect(self, give_up_after_s: float) -> bool:
         """Try to connect again for ``give_up_after_s`` simulated seconds."""

@@ -3,7 +3,9 @@
 aiomqtt (the maintained successor of asyncio-mqtt); the topics are in
 :mod:`device.mqtt.topics`. The broker being down never touches a session: everything is
 queued (telemetry bounded, oldest dropped first and counted) and the bridge reconnects with
-backoff.
+backoff. No message ends it either: each incoming one is handled under a guard (a failure is
+answered ``rejected`` and logged), an outgoing one that cannot be sent is dropped and counted,
+and a run loop that fails anyway is logged, counted and restarted.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from device.mqtt.settings import (
     BACKOFF_MAX_S,
     BACKOFF_MIN_S,
     MqttAuthError,
+    MqttConfigError,
     MqttSettings,
 )
 from device.mqtt.topics import DISCOVERY_PREFIX, compact_json, device_slug
@@ -63,6 +66,10 @@ class MqttBridge:
         self._devices: dict[str, dict[str, str]] = {}
         self._seen_ids: collections.OrderedDict[str, None] = collections.OrderedDict()
         self.dropped_telemetry = 0
+        self.dropped_messages = 0  # outgoing messages that could not be sent at all
+        self.message_errors = 0  # incoming messages whose handling failed (answered, logged)
+        self.failures = 0  # run loops that failed unexpectedly (logged, restarted)
+        self.last_failure: Exception | None = None
         self.connected = asyncio.Event()
         self.connections = 0
         self.auth_error: MqttAuthError | None = None
@@ -134,8 +141,11 @@ class MqttBridge:
             raise self.auth_error
 
     async def run(self) -> None:
-        """Connect, publish, take commands; reconnect with backoff until cancelled."""
+        """Connect, publish, take commands; reconnect with backoff until cancelled. An
+        unexpected failure is logged, counted (``failures``) and restarted, with a backoff that
+        grows while the failures repeat."""
         backoff = BACKOFF_MIN_S
+        failure_backoff = BACKOFF_MIN_S
         s = self.settings
         while not self._stopping:
             try:
@@ -164,8 +174,24 @@ class MqttBridge:
                         " authorized (check the user name and password in the URL)"
                     )
                 logger.warning("MQTT: %s", exc)
+                failure_backoff = BACKOFF_MIN_S
             except aiomqtt.MqttError as exc:
                 logger.info("MQTT: broker %s:%s unreachable: %s", s.host, s.port, exc)
+                failure_backoff = BACKOFF_MIN_S
+            except Exception as exc:
+                # Not the broker: a TLS file gone since the start, or a bug. Never a silent
+                # end of the bridge (a remote stop must still get through): say so and retry.
+                self.failures += 1
+                self.last_failure = exc
+                backoff = max(backoff, failure_backoff)
+                failure_backoff = min(failure_backoff * 2, BACKOFF_MAX_S)
+                logger.error(
+                    "MQTT bridge failed (%d so far), restarting in %.1f s: %s",
+                    self.failures,
+                    backoff,
+                    exc if isinstance(exc, MqttConfigError) else repr(exc),
+                    exc_info=logger.isEnabledFor(logging.DEBUG),
+                )
             self.connected.clear()
             self._first_attempt.set()
             if self.auth_error is not None:
@@ -212,7 +238,7 @@ class MqttBridge:
                 if self._reliable or not self._dirty:
                     queue = self._reliable if self._reliable else self._telemetry
                     message = queue[0]
-                    await self._send(client, message)  # on failure it stays queued
+                    await self._deliver(client, message)  # on a lost broker it stays queued
                     if queue and queue[0] is message:
                         queue.popleft()
                 else:
@@ -221,33 +247,60 @@ class MqttBridge:
                     topic = next(iter(self._dirty))
                     self._dirty.discard(topic)
                     try:
-                        await self._send(client, self._retained[topic])
+                        await self._deliver(client, self._retained[topic])
                     except BaseException:
                         self._dirty.add(topic)
                         raise
 
+    async def _deliver(self, client: aiomqtt.Client, message: _Outgoing) -> None:
+        """Send one message; one that can never be sent (not a lost broker: a topic or payload
+        the client refuses) is dropped and counted instead of blocking the queue."""
+        try:
+            await self._send(client, message)
+        except aiomqtt.MqttError:
+            raise
+        except Exception as exc:
+            self.dropped_messages += 1
+            logger.error(
+                "MQTT: dropped a message to %s that cannot be sent: %r", message.topic, exc
+            )
+
     async def _listen(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
+            await self.handle_message(message)
+
+    async def handle_message(self, message: aiomqtt.Message) -> None:
+        """Handle one incoming message. Whatever goes wrong is logged and counted (a command
+        is answered ``rejected``), never raised: no message ends the bridge."""
+        topic = "?"
+        try:
             topic = str(message.topic)
             if topic == f"{DISCOVERY_PREFIX}/status":
                 if message.payload == b"online":  # Home Assistant (re)started: re-announce
                     for key, identity in self._devices.items():
                         for outgoing in self._discovery(key, identity):
                             self._queue(outgoing)
-                continue
-            if topic.startswith(f"{self.base}/") and topic.endswith("/command"):
+            elif topic.startswith(f"{self.base}/") and topic.endswith("/command"):
                 key = topic[len(self.base) + 1 : -len("/command")]
                 await self._command(key, message)
+        except Exception as exc:
+            self.message_errors += 1
+            logger.error(
+                "MQTT: a message on %r could not be handled: %r",
+                topic,
+                exc,
+                exc_info=logger.isEnabledFor(logging.DEBUG),
+            )
 
     async def _command(self, key: str, message: aiomqtt.Message) -> None:
-        payload = (
-            message.payload
-            if isinstance(message.payload, bytes)
-            else str(message.payload or "").encode()
-        )
         response_topic = self.device_topic(key, "command/response")
         command_id: str | None = None
         try:
+            payload = (
+                message.payload
+                if isinstance(message.payload, bytes)
+                else str(message.payload or "").encode()
+            )
             if message.retain:
                 raise CommandRejected("retained commands are ignored: publish without retain")
             command = parse_command(payload)
@@ -269,6 +322,20 @@ class MqttBridge:
         except CommandRejected as exc:
             command_id = exc.command_id or command_id
             result = CommandResult(False, "rejected", exc.reason)
+        except Exception as exc:  # a bug, or the controller failing: answered, never raised
+            self.message_errors += 1
+            logger.error(
+                "remote command %s on %s failed: %r",
+                command_id,
+                key,
+                exc,
+                exc_info=logger.isEnabledFor(logging.DEBUG),
+            )
+            result = CommandResult(
+                False,
+                "rejected",
+                f"the controller could not handle this command ({type(exc).__name__})",
+            )
         logger.info("remote command %s on %s: %s %s", command_id, key, result.status, result.reason)
         self._queue(
             _Outgoing(

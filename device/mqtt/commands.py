@@ -50,8 +50,12 @@ def parse_command(payload: bytes) -> RemoteCommand:
     if not isinstance(data, dict):
         raise CommandRejected("a command is a JSON object")
     command_id = data.get("id")
-    if not isinstance(command_id, str) or not 1 <= len(command_id) <= 64:
-        raise CommandRejected("id must be a string of 1 to 64 characters")
+    if (
+        not isinstance(command_id, str)
+        or not 1 <= len(command_id) <= 64
+        or not command_id.isprintable()  # no control characters, no lone surrogates
+    ):
+        raise CommandRejected("id must be a string of 1 to 64 printable characters")
     command = data.get("command")
     if not isinstance(command, str) or command not in _COMMANDS:
         raise CommandRejected(f"command must be one of {', '.join(sorted(_COMMANDS))}", command_id)
@@ -96,12 +100,16 @@ def _number(
         if required:
             raise CommandRejected(f"{key} is required", command_id)
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    # The range is checked before any conversion: an int is compared as an int (a 400-digit
+    # one is simply out of range), a float must be finite (JSON's NaN and Infinity are not).
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise CommandRejected(f"{key} must be a number", command_id)
-    if integer and value != int(value):
-        raise CommandRejected(f"{key} must be a whole number", command_id)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise CommandRejected(f"{key} must be a number, not {value}", command_id)
     if not low <= value <= high:
         raise CommandRejected(f"{key} must be between {low:g} and {high:g}", command_id)
+    if integer and value != int(value):
+        raise CommandRejected(f"{key} must be a whole number", command_id)
     return float(value)
 
 

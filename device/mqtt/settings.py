@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 from dataclasses import dataclass, field
@@ -19,6 +20,16 @@ AUTH_CODES = {4, 5, 134, 135}  # bad user name or password / not authorized (v3.
 
 class MqttConfigError(TherapyctlError):
     """A broker URL or TLS option that cannot be used."""
+
+
+class MqttTlsError(MqttConfigError):
+    """A TLS file (``role``: CA file, client certificate, client key) that cannot be used."""
+
+    def __init__(self, role: str, path: str, reason: str) -> None:
+        self.role = role
+        self.path = path
+        self.reason = reason
+        super().__init__(f"cannot use the MQTT {role} {path!r}: {reason}")
 
 
 class MqttAuthError(TherapyctlError):
@@ -67,13 +78,64 @@ class MqttSettings:
             raise MqttConfigError("the MQTT prefix and node id take letters, digits, '-' and '_'")
         return settings
 
-    def tls_context(self) -> ssl.SSLContext | None:
+    def check(self) -> None:
+        """Raise MqttConfigError now for what would otherwise fail only when connecting: a
+        TLS file that cannot be read or is not a certificate or key, a key without its
+        certificate, TLS files with a plain ``mqtt://`` URL (they would be ignored)."""
+        files = (self.ca_file, self.cert_file, self.key_file)
+        if not self.tls and not any(files):
+            return
+        self._tls_context()
+        if self.key_file and not self.cert_file:
+            raise MqttConfigError("an MQTT client key needs its client certificate")
         if not self.tls:
-            return None
+            raise MqttConfigError(
+                "MQTT TLS files were given for a plain mqtt:// URL: use mqtts:// for TLS"
+            )
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The TLS context for ``mqtts://`` (None for ``mqtt://``); MqttTlsError names a file
+        that cannot be used."""
+        return self._tls_context() if self.tls else None
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self.ca_file:
+            _readable("CA file", self.ca_file)
+        if self.cert_file:
+            _readable("client certificate", self.cert_file)
+        if self.key_file:
+            _readable("client key", self.key_file)
         try:
             context = ssl.create_default_context(cafile=self.ca_file)
-            if self.cert_file:
-                context.load_cert_chain(self.cert_file, self.key_file)
         except (OSError, ssl.SSLError) as exc:
-            raise MqttConfigError(f"cannot use the MQTT TLS files: {exc}") from exc
+            if self.ca_file is None:
+                raise MqttConfigError(f"cannot set up TLS: {_reason(exc)}") from exc
+            raise MqttTlsError("CA file", self.ca_file, _reason(exc, "certificate")) from exc
+        if self.cert_file:
+            try:
+                context.load_cert_chain(self.cert_file, self.key_file)
+            except (OSError, ssl.SSLError) as exc:
+                reason = _reason(exc, "certificate and key")
+                if self.key_file:
+                    reason += f" (with the key {self.key_file!r})"
+                raise MqttTlsError("client certificate", self.cert_file, reason) from exc
         return context
+
+
+def _readable(role: str, path: str) -> None:
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise MqttTlsError(role, path, exc.strerror or str(exc)) from exc
+
+
+def _reason(exc: OSError, what: str = "") -> str:
+    """An ssl error in a few words: OpenSSL's reason, without the C source line."""
+    if isinstance(exc, ssl.SSLError):
+        text = exc.reason or re.sub(
+            r"^\[\w+\]\s*|\s*\(_ssl\.c:\d+\)$", "", str(exc.strerror or exc)
+        )
+        reason = text.replace("_", " ").lower()
+        return f"not a usable PEM {what} ({reason})" if what else reason
+    return exc.strerror or str(exc)

@@ -34,5 +34,11 @@ def device_slug(address: str) -> str:
 
 
 def compact_json(value: Any) -> str:
-    """A payload: compact JSON, UTF-8 as is, anything unknown as its text."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    """A payload: compact JSON, UTF-8 as is, anything unknown as its text; text that is not
+    valid UTF-8 (a lone surrogate) is escaped, so the payload can always be sent."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=True, default=str)
+    return text

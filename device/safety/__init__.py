@@ -6,14 +6,16 @@ and actions (stop the output, ask the user, note an event) come out. Reading a l
 is the one exception: plain text from a path.
 """
 
+from device.safety.aftercare import AfterStop, Verdict
 from device.safety.dose import cem43_minutes
-from device.safety.limits import DEFAULT_LIMITS, HARD_LIMITS, Limits, LimitsError
+from device.safety.limits import DEFAULT_LIMITS, Limits, LimitsError, describe, plain_number
 from device.safety.limits_file import (
     ConfigError,
     limits_from_table,
     line_of,
     load_limits,
     parse_limits,
+    parse_toml,
     read_toml,
 )
 from device.safety.model import (
@@ -35,9 +37,9 @@ from device.safety.supervisor import Supervisor
 
 __all__ = [
     "DEFAULT_LIMITS",
-    "HARD_LIMITS",
     "NO_USAGE",
     "Action",
+    "AfterStop",
     "AskAttended",
     "Clamp",
     "ConfigError",
@@ -52,12 +54,16 @@ __all__ = [
     "Supervisor",
     "Tally",
     "Usage",
+    "Verdict",
     "cem43_minutes",
+    "describe",
     "limits_from_table",
     "line_of",
     "load_limits",
     "max_session_s",
     "parse_limits",
+    "parse_toml",
+    "plain_number",
     "plan_session",
     "read_toml",
 ]

@@ -1,5 +1,5 @@
 """The limits file (TOML) and the ``[limits]`` table of the configuration file: they may
-only tighten the hard caps in code.
+only tighten the values in force.
 
 heat_ceiling_c = 42
 heat_max_session_s = 900
@@ -56,6 +56,14 @@ def parse_toml(text: str, source: str) -> dict[str, object]:
         raise ConfigError(
             source, int(match.group(1)) if match else None, _TOML_LINE.sub("", str(exc)).strip()
         ) from None
+    except ValueError:  # Python refuses to read an integer of over 4300 digits
+        raise ConfigError(source, None, TOO_MANY_DIGITS) from None
+    except RecursionError:
+        raise ConfigError(source, None, TOO_DEEP) from None
+
+
+TOO_MANY_DIGITS = "it holds a number with thousands of digits: not a usable value"
+TOO_DEEP = "it nests arrays or tables too deeply to read"
 
 
 def limits_from_table(

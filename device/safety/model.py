@@ -25,6 +25,9 @@ class EndReason(enum.StrEnum):
     DEVICE_FAULT = "device_fault"
     BATTERY_LOW = "battery_low"
     UNATTENDED = "unattended"
+    RUNAWAY = "runaway"  # output on, the temperature moving the wrong way
+    CONTROLLER_FAULT = "controller_fault"  # an unexpected error here: output turned off
+    JOURNAL_UNAVAILABLE = "journal_unavailable"  # a start the journal cannot record
 
     @property
     def is_safety_stop(self) -> bool:
@@ -54,8 +57,9 @@ class SessionRequest:
 class Usage:
     """What earlier sessions used, from the journal (or this process's memory)."""
 
-    light_s_today: float = 0.0
-    s_since_heat: float | None = None  # seconds since the last heat session ended
+    light_s_24h: float = 0.0  # light on-time in the last 24 hours (a rolling day)
+    s_since_heat: float | None = None  # seconds since heat output was last on
+    s_since_cold_start: float | None = None  # seconds since the last cold session started
     # Resuming a session the link interrupted: what it already ran and its thermal dose.
     # The resumed session may only have what is left of the per-session caps.
     continuing_s: float = 0.0
@@ -123,3 +127,10 @@ class Tally:
     max_temperature_c: float | None = None
     min_temperature_c: float | None = None
     samples: int = 0
+
+    def note_temperature(self, t: float) -> None:
+        """A trusted reading: keep the true peak and trough."""
+        if self.max_temperature_c is None or t > self.max_temperature_c:
+            self.max_temperature_c = t
+        if self.min_temperature_c is None or t < self.min_temperature_c:
+            self.min_temperature_c = t

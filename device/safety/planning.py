@@ -76,6 +76,16 @@ class _Planner:
                     f"rest at least {self.limits.heat_rest_s / 60:g} min between heat sessions:"
                     f" {math.ceil(wait_s / 60)} min to go",
                 )
+        since_cold = self.usage.s_since_cold_start
+        if mode == Mode.COLD and since_cold is not None and not self.continuing:
+            # Guidance: cold may be repeated every 2 hours (start to start).
+            wait_s = self.limits.cold_rest_s - since_cold
+            if wait_s > 0:
+                return self._refuse(
+                    EndReason.REST_REQUIRED,
+                    f"cold may be repeated every {_duration(self.limits.cold_rest_s)}"
+                    f" (start to start): {math.ceil(wait_s / 60)} min to go",
+                )
 
         duration_s = float(request.duration_s)
         limit_s = self.max_session_s(mode)
@@ -104,12 +114,12 @@ class _Planner:
             )
             duration_s = limit_s
         if mode == Mode.LIGHT:
-            left_s = self.limits.light_daily_s - self.usage.light_s_today
+            left_s = self.limits.light_daily_s - self.usage.light_s_24h
             if left_s < 60:
                 return self._refuse(
                     EndReason.DAILY_LIMIT,
-                    f"today's light treatment ({self.limits.light_daily_s / 60:g} min a day)"
-                    " is used up",
+                    f"the light treatment of the last 24 hours"
+                    f" ({self.limits.light_daily_s / 60:g} min in any 24 hours) is used up",
                 )
             if duration_s > left_s:
                 clamps.append(
@@ -117,8 +127,8 @@ class _Planner:
                         "light_daily",
                         duration_s / 60,
                         left_s / 60,
-                        f"light is limited to {self.limits.light_daily_s / 60:g} min a day —"
-                        f" {left_s / 60:.0f} min left today, running {left_s / 60:.0f}",
+                        f"light is limited to {self.limits.light_daily_s / 60:g} min in any 24"
+                        f" hours — {left_s / 60:.0f} min left, running {left_s / 60:.0f}",
                     )
                 )
                 duration_s = left_s
@@ -255,3 +265,10 @@ def _kind(feature: Feature) -> str:
         DeviceKind.THERMAL_PAD: "thermal pad",
         DeviceKind.LIGHT_BELT: "light belt",
     }[feature.kind]
+
+
+def _duration(seconds: float) -> str:
+    """``7200`` -> ``2 h``, ``5400`` -> ``90 min``."""
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    return f"{seconds / 60:g} min"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+from device.safety.aftercare import AfterStop, danger_is_up
 from device.safety.dose import cem43_minutes
 from device.safety.limits import Limits
 from device.safety.model import (
@@ -29,7 +30,7 @@ from device.safety.model import (
 )
 from device.safety.planning import max_session_s, plan_session
 from device.safety.plausibility import SensorCheck
-from protocols import Feature, Mode, Resume, State, Status, StopCause
+from protocols import DeviceKind, Feature, Mode, Resume, State, Status, StopCause
 
 _STOP_CAUSE_REASON = {
     StopCause.COMPLETED: EndReason.COMPLETED,
@@ -82,6 +83,9 @@ class Supervisor:
         self._last_status_s: float | None = None
         self._sensor = SensorCheck(limits)
         self._output_on = False
+        self._on_from_c: float | None = None
+        self.output_started_c: float | None = None  # the last runaway reference
+        self.last_c: float | None = None  # the last trusted reading
         self._attended_at_s: float | None = None
         self._attended_deadline_s: float | None = None
         self._started_s: float | None = None
@@ -150,19 +154,36 @@ class Supervisor:
         actions: list[Action] = []
         previous_s = self._last_status_s
         self._last_status_s = now_s
-        self._output_on = status.output_on
+        was_on, self._output_on = self._output_on, status.output_on
         if not self.active:
             if status.output_on:
                 return [StopOutput(EndReason.DEVICE_FAULT, "output is on with no session here")]
             return []
         dt = 0.0 if previous_s is None else min(max(0.0, now_s - previous_s), self.stale_after_s)
-        self._account(status, dt)
 
         if self.phase == Phase.STOPPING:
+            self._account(status, dt, self._in_sensor_range(status.temperature_c))
             if status.output_on:
                 return [StopOutput(self.end_reason or EndReason.DEVICE_FAULT, "still on")]
             self.phase = Phase.ENDED
             return [Note("output_off", "the device reports its output off")]
+
+        # Judge the reading before anything is computed from it: an implausible one never
+        # reaches the dose, the peak or the runaway reference.
+        finding = self._sensor.observe(
+            status.temperature_c,
+            now_s,
+            status.elapsed_s,
+            output_on=status.output_on,
+            judge=self.mode in (Mode.HEAT, Mode.COLD) or status.output_on,
+        )
+        trusted = self._in_sensor_range(status.temperature_c) if finding is None else None
+        self._account(status, dt, trusted)
+        if not status.output_on:
+            self._on_from_c = None
+        elif not was_on or self._on_from_c is None:
+            self._on_from_c = trusted  # where the output (re)started: the runaway reference
+            self.output_started_c = trusted if trusted is not None else self.output_started_c
 
         if not status.output_on and status.state in (State.IDLE, State.FAULT):
             # The device ended the session by itself.
@@ -176,47 +197,66 @@ class Supervisor:
         elif status.state == State.RUNNING and self.phase == Phase.PAUSED:
             self.phase = Phase.RUNNING
 
-        violation = self._violation(status, now_s, dt)
+        if finding is not None:
+            return [*actions, StopOutput(EndReason.SENSOR_FAULT, finding)]
+        violation = self._violation(status, trusted)
         if violation is not None:
             return [*actions, violation]
         return actions
 
-    def _account(self, status: Status, dt: float) -> None:
+    def trusted(self, t: float | None) -> float | None:
+        """``t`` if it is a reading a sensor can give, else None."""
+        return self._in_sensor_range(t)
+
+    def _in_sensor_range(self, t: float | None) -> float | None:
+        """``t`` if it is a reading a sensor can give, else None."""
+        if t is None or not math.isfinite(t):
+            return None
+        return t if self.limits.sensor_min_c <= t <= self.limits.sensor_max_c else None
+
+    @property
+    def ceiling_c(self) -> float:
+        """The highest temperature allowed while a session is on, in every mode."""
+        if self.mode == Mode.LIGHT:
+            return min(self.limits.heat_ceiling_c, self.limits.light_ceiling_c)
+        return self.limits.heat_ceiling_c
+
+    @property
+    def floor_c(self) -> float:
+        """The lowest temperature allowed while a session is on, in every mode."""
+        return self.limits.cold_floor_c
+
+    def _account(self, status: Status, dt: float, trusted_c: float | None) -> None:
         tally = self.tally
         tally.samples += 1
-        t = status.temperature_c
         if status.output_on:
             tally.running_s += dt
             if self.mode == Mode.LIGHT:
                 tally.energy_j += status.power_mw / 1000 * dt
-        if t is not None and math.isfinite(t):
-            tally.max_temperature_c = max(t, tally.max_temperature_c or t)
-            tally.min_temperature_c = min(t, tally.min_temperature_c or t)
+        if trusted_c is not None:
+            self.last_c = trusted_c
+            tally.note_temperature(trusted_c)
             if self.mode == Mode.HEAT:
-                tally.cem43_min += cem43_minutes(t, dt)
+                tally.cem43_min += cem43_minutes(trusted_c, dt)
 
-    def _violation(self, status: Status, now_s: float, dt: float) -> StopOutput | None:
+    def _violation(self, status: Status, t: float | None) -> StopOutput | None:
         limits = self.limits
-        t = status.temperature_c
-        finding = self._sensor.observe(
-            t,
-            now_s,
-            status.elapsed_s,
-            output_on=status.output_on,
-            judge=self.mode in (Mode.HEAT, Mode.COLD) or status.output_on,
-        )
-        if finding is not None:
-            return StopOutput(EndReason.SENSOR_FAULT, finding)
-        if self.mode == Mode.HEAT and t is not None and t > limits.heat_ceiling_c:
+        thing = _thing(self.feature)
+        if t is not None and t > self.ceiling_c:
             return StopOutput(
                 EndReason.OVER_TEMPERATURE,
-                f"the pad reached {t:.1f} °C, above the {limits.heat_ceiling_c:g} °C limit",
+                f"the {thing} reached {_beyond(t, self.ceiling_c)} °C, above the"
+                f" {self.ceiling_c:g} °C limit",
             )
-        if self.mode == Mode.COLD and t is not None and t < limits.cold_floor_c:
+        if t is not None and t < self.floor_c:
             return StopOutput(
                 EndReason.UNDER_TEMPERATURE,
-                f"the pad reached {t:.1f} °C, below the {limits.cold_floor_c:g} °C limit",
+                f"the {thing} reached {_beyond(t, self.floor_c)} °C, below the"
+                f" {self.floor_c:g} °C limit",
             )
+        runaway = self._runaway(status, t)
+        if runaway is not None:
+            return runaway
         if self.mode == Mode.HEAT and self.cem43_min >= limits.heat_dose_cem43_min:
             return StopOutput(
                 EndReason.THERMAL_DOSE,
@@ -231,13 +271,54 @@ class Supervisor:
         if self.mode == Mode.LIGHT and status.output_on and not status.skin_contact:
             return StopOutput(EndReason.CONTACT_LOST, "the belt lost skin contact")
         if self.mode == Mode.LIGHT and (
-            self.usage.light_s_today + self.tally.running_s >= limits.light_daily_s
+            self.usage.light_s_24h + self.tally.running_s >= limits.light_daily_s
         ):
             return StopOutput(EndReason.DAILY_LIMIT, "today's light treatment time is used up")
         grace_s = 2 * self.status_period_s
         if self.usage.continuing_s + self.tally.running_s > self.max_session_s(self.mode) + grace_s:
             return StopOutput(EndReason.COMPLETED, "the session reached its maximum length")
         return None
+
+    def _runaway(self, status: Status, t: float | None) -> StopOutput | None:
+        """Output on while the temperature moves the wrong way, beyond a margin from where
+        the output started and from the setpoint: a stuck heater or cooler."""
+        start_c = self._on_from_c
+        plan = self.plan_
+        if not status.output_on or t is None or start_c is None or plan is None:
+            return None
+        setpoint = plan.setpoint_c if plan.setpoint_c is not None else start_c
+        margin = self.limits.runaway_margin_c
+        thing = _thing(self.feature)
+        if self.mode == Mode.HEAT and t < min(start_c, setpoint) - margin:
+            return StopOutput(
+                EndReason.RUNAWAY,
+                f"the {thing} is cooling with its heat on ({t:.1f} °C, from {start_c:.1f} °C):"
+                " its cooler may be stuck on",
+            )
+        if self.mode == Mode.COLD and t > max(start_c, setpoint) + margin:
+            return StopOutput(
+                EndReason.RUNAWAY,
+                f"the {thing} is warming with its cold on ({t:.1f} °C, from {start_c:.1f} °C):"
+                " its heater may be stuck on",
+            )
+        return None
+
+    def after_stop(self, now_s: float, t: float | None) -> AfterStop:
+        """What to watch for after this session's stop, confirmed at ``now_s`` (reading
+        ``t``, if one is known)."""
+        known = self._in_sensor_range(t)
+        reference = known if known is not None else self.last_c
+        return AfterStop(
+            self.limits,
+            ceiling_c=self.ceiling_c,
+            floor_c=self.floor_c,
+            danger_up=danger_is_up(
+                self.mode, self.end_reason, self.output_started_c, reference or 0.0
+            ),
+            thing=_thing(self.feature),
+            stopped_at_s=now_s,
+            stop_c=reference,
+        )
 
     def next_deadline(self) -> float | None:
         """When :meth:`on_timer` must run next (simulated seconds), or None."""
@@ -314,3 +395,14 @@ class Supervisor:
         if battery_pct is not None and battery_pct < self.limits.battery_low_pct:
             return StopOutput(EndReason.BATTERY_LOW, f"the battery is at {battery_pct} %")
         return Resume()
+
+
+def _thing(feature: Feature) -> str:
+    """What to call the device in a sentence."""
+    return "belt" if feature.kind == DeviceKind.LIGHT_BELT else "pad"
+
+
+def _beyond(t: float, limit: float) -> str:
+    """``t`` to 0.1 °C, or to 0.01 °C where 0.1 would read as the limit itself."""
+    text = f"{t:.1f}"
+    return f"{t:.2f}" if float(text) == limit else text

@@ -35,6 +35,7 @@ from device.sessions.runner import (
     SessionListener,
     SessionResult,
     SessionRunner,
+    stop_task,
 )
 from device.sessions.usage import UsageLedger
 
@@ -63,4 +64,5 @@ __all__ = [
     "check_plan_fits",
     "parse_plan",
     "resolve_plan",
+    "stop_task",
 ]

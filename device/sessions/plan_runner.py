@@ -8,6 +8,8 @@ control it with ``request_stop`` / ``pause`` / ``resume`` / ``acknowledge``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import uuid
 from dataclasses import dataclass, field, replace
 
@@ -23,9 +25,12 @@ from device.sessions.runner import (
     SessionListener,
     SessionResult,
     SessionRunner,
+    StartGuard,
 )
 from device.sessions.usage import UsageLedger
 from protocols import Mode, ModeSupport, TherapyctlError
+
+logger = logging.getLogger(__name__)
 
 
 class PlanMismatchError(TherapyctlError):
@@ -52,6 +57,7 @@ class RunSummary:
     energy_j: float = 0.0
     events: list[SessionEvent] = field(default_factory=list)
     sessions: list[SessionResult] = field(default_factory=list)
+    alarms: list[str] = field(default_factory=list)  # after-stop alarms, in plain words
 
     def as_json(self) -> dict[str, object]:
         summary: dict[str, object] = {
@@ -74,6 +80,7 @@ class RunSummary:
                 "min_temperature_c": _round(self.min_temperature_c),
                 "cem43_minutes": round(self.cem43_minutes, 3),
                 "energy_j": round(self.energy_j, 1),
+                "alarms": self.alarms,
                 "events": [event.as_json() for event in self.events],
             }
         )
@@ -202,6 +209,17 @@ class PlanRunner:
             summary.actual_minutes,
         )
 
+    def _before_start(self) -> StartGuard | None:
+        ledger = self.ledger
+        if not isinstance(ledger, JournalLedger):
+            return None
+        session_id = self.session_id
+
+        async def record_start(mode: Mode, lease_s: float) -> None:
+            await ledger.before_start(session_id, mode, lease_s)
+
+        return record_start
+
     def _continued_s(self) -> float:
         """A resumed step resumed again: what its earlier parts ran too."""
         return self.resuming.continuing_s if self.resuming and self.step_index == 0 else 0.0
@@ -225,6 +243,7 @@ class PlanRunner:
                 time_scale=self.driver.clock.time_scale,
                 limits=self.limits.as_dict(),
             )
+            await journal.commit()  # a session that cannot be on record does not start
         try:
             summary = await self._run_steps()
         except asyncio.CancelledError:
@@ -233,6 +252,14 @@ class PlanRunner:
                     self.session_id,
                     end_reason=EndReason.USER_STOPPED.value,
                     end_detail="interrupted",
+                )
+            raise
+        except TherapyctlError as exc:
+            if journal is not None:
+                journal.end(
+                    self.session_id,
+                    end_reason=EndReason.DEVICE_FAULT.value,
+                    end_detail=str(exc),
                 )
             raise
         if journal is not None:
@@ -291,13 +318,35 @@ class PlanRunner:
                     end_reason, end_detail = EndReason.USER_STOPPED, "stopped during a rest"
                     break
                 continue
-            result = await self._session(step.request, key, t0)
+            try:
+                result = await self._session(step.request, key, t0)
+            except asyncio.CancelledError:
+                raise
+            except TherapyctlError:
+                await self._make_sure_off()
+                raise  # the caller says why in one line (cannot connect, journal, ...)
+            except Exception as exc:
+                logger.exception("%s: unexpected error in the plan runner", self.session_id)
+                await self._make_sure_off()
+                end_reason = EndReason.CONTROLLER_FAULT
+                end_detail = (
+                    f"an unexpected error in the controller ({type(exc).__name__}: {exc});"
+                    " the output was turned off"
+                )
+                self._record(SessionEvent(clock.now() - t0, "safety_stop", end_detail))
+                break
             results.append(result)
             planned_s += result.planned_minutes * 60
             if result.end_reason != EndReason.COMPLETED:
                 end_reason, end_detail = result.end_reason, result.end_detail
                 break
         return self._summary(results, end_reason, end_detail, planned_s)
+
+    async def _make_sure_off(self) -> None:
+        """After an error outside a session runner: one STOP (a stop always succeeds)."""
+        if self.driver.connected:
+            with contextlib.suppress(Exception):
+                await self.driver.stop()
 
     async def _session(self, request: SessionRequest, key: str, t0: float) -> SessionResult:
         if not self.driver.connected:
@@ -317,6 +366,7 @@ class PlanRunner:
             listener=self.listener,
             session_id=self.session_id,
             t0_s=t0,
+            before_start=self._before_start(),
         )
         self.current = runner
         if self._stopped.is_set():
@@ -370,6 +420,7 @@ class PlanRunner:
             min_temperature_c=min(temps_min) if temps_min else None,
             cem43_minutes=sum(r.tally.cem43_min for r in results),
             energy_j=sum(r.tally.energy_j for r in results),
+            alarms=[alarm for r in results for alarm in r.alarms],
             events=sorted(self.events, key=lambda e: e.t_s),
             sessions=results,
         )

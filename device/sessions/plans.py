@@ -20,14 +20,11 @@ A user plan::
 
 from __future__ import annotations
 
-import math
-import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from device.safety import SessionRequest
+from device.safety import ConfigError, SessionRequest, describe, parse_toml, plain_number
 from protocols import Mode, TherapyctlError
 
 DEFAULT_HEAT_C = 40.0  # guidance: low or moderate temperature
@@ -139,18 +136,15 @@ def resolve_plan(name_or_path: str) -> TherapyPlan:
     return parse_plan(text, str(path))
 
 
-_TOML_LINE = re.compile(r"\(at line (\d+), column \d+\)")
 _STEP_KEYS = {"mode", "minutes", "setpoint_c", "level", "power_mw", "rest_minutes"}
 
 
 def parse_plan(text: str, source: str = "<plan>") -> TherapyPlan:
     """Parse a TOML plan; every problem is a PlanError naming the line."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = _TOML_LINE.search(str(exc))
-        reason = _TOML_LINE.sub("", str(exc)).strip()
-        raise PlanError(source, int(match.group(1)) if match else None, reason) from None
+        data = parse_toml(text, source)
+    except ConfigError as exc:
+        raise PlanError(source, exc.line, exc.reason) from None
     step_lines = [i + 1 for i, line in enumerate(text.splitlines()) if line.strip() == "[[step]]"]
     unknown = set(data) - {"name", "step"}
     if unknown:
@@ -185,13 +179,14 @@ def _number(
     value = raw.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise PlanError(where[0], where[1], f"{key} must be a number, got {value!r}")
-    if not low <= value <= high:
+    number = plain_number(value)
+    if number is None:
+        raise PlanError(where[0], where[1], f"{key} must be a number, got {describe(value)}")
+    if not low <= number <= high:
         raise PlanError(
-            where[0], where[1], f"{key} must be between {low:g} and {high:g}, got {value:g}"
+            where[0], where[1], f"{key} must be between {low:g} and {high:g}, got {number:g}"
         )
-    return float(value)
+    return number
 
 
 def _parse_step(raw: Any, source: str, line: int | None, number: int) -> Step:

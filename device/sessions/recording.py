@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
-from device.journal import JournalReader, JournalWriter
+from device.journal import JournalError, JournalReader, JournalWriter
 from device.safety import Usage
 from device.sessions.runner import SessionEvent, SessionListener, SessionResult, SessionRunner
-from device.sessions.usage import UsageLedger
+from device.sessions.usage import UsageLedger, strictest
 from protocols import Mode, Status
+
+logger = logging.getLogger(__name__)
 
 
 class JournalRecorder(SessionListener):
@@ -27,7 +30,9 @@ class JournalRecorder(SessionListener):
 
 
 class JournalLedger(UsageLedger):
-    """Daily light time and heat rest from the journal: across restarts and processes."""
+    """The rest after heat, cold every 2 h and light per 24 h from the journal, across
+    restarts and processes - and from this process's memory as well, so a journal that
+    fails never loosens them (the stricter of the two counts)."""
 
     def __init__(self, journal: JournalWriter, time_scale: float) -> None:
         super().__init__()
@@ -35,17 +40,30 @@ class JournalLedger(UsageLedger):
         self.time_scale = time_scale
 
     async def usage_for(self, device_key: str, now_s: float) -> Usage:
-        await self.journal.barrier()  # this process's own last session is committed
+        remembered = self.usage(device_key, now_s)
+        if not await self.journal.barrier():  # this process's own last session is committed
+            return remembered  # failing: starts are refused anyway until it works
         path = self.journal.path
 
         def read() -> Usage:
             with JournalReader(path) as reader:
                 return reader.usage(device_key, time.time(), self.time_scale)
 
-        return await asyncio.to_thread(read)
+        try:
+            recorded = await asyncio.to_thread(read)
+        except JournalError as exc:
+            logger.warning("usage from the journal is unavailable (%s); using memory", exc)
+            return remembered
+        return strictest(remembered, recorded)
 
     async def recorded(self, device_key: str, session_id: str, result: SessionResult) -> None:
-        if result.started_s is None:
-            return
-        light = result.tally.running_s / 60 if result.mode == Mode.LIGHT else 0.0
-        self.journal.used(session_id, light, heat_ended=result.mode == Mode.HEAT)
+        self.record(device_key, result)
+        if result.refused_by_device:
+            self.journal.use_cancelled(session_id)
+        else:
+            self.journal.use_ends(session_id, result.tally.running_s)
+
+    async def before_start(self, session_id: str, mode: Mode, lease_s: float) -> None:
+        """Record the step's use durably before START; JournalError refuses the start."""
+        self.journal.use_begins(session_id, mode, lease_s)
+        await self.journal.commit()

@@ -12,6 +12,7 @@ import contextlib
 import enum
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,8 +30,9 @@ from device.safety import (
     Supervisor,
     Tally,
     Usage,
+    Verdict,
 )
-from protocols import Mode, ResultCode, Resume, Status, StopCause, TherapyctlError
+from protocols import Mode, ProtocolError, ResultCode, Resume, Status, StopCause, TherapyctlError
 
 logger = logging.getLogger(__name__)
 
@@ -83,10 +85,17 @@ class SessionResult:
     events: list[SessionEvent] = field(default_factory=list)
     started_s: float | None = None
     ended_s: float | None = None
+    refused_by_device: bool = False  # the device answered START with an error: nothing ran
+    alarms: list[str] = field(default_factory=list)
 
     @property
     def actual_minutes(self) -> float:
         return self.tally.running_s / 60
+
+
+# Records a start (its mode and lease, device seconds) durably before START is sent (the
+# journal); raises TherapyctlError if it cannot, and the start is refused.
+StartGuard = Callable[[Mode, float], Awaitable[None]]
 
 
 class SessionListener:
@@ -118,8 +127,10 @@ class SessionRunner:
         listener: SessionListener | None = None,
         session_id: str | None = None,
         t0_s: float | None = None,
+        before_start: StartGuard | None = None,
     ) -> None:
         self.driver = driver
+        self.before_start = before_start
         self.clock = driver.clock
         self.limits = limits
         self.usage = usage
@@ -136,6 +147,7 @@ class SessionRunner:
         self._inbox: asyncio.Queue[Any] = asyncio.Queue()
         self._renew_failures = 0
         self._min_seq: int | None = None
+        self.alarms: list[str] = []
 
     # ------------------------------------------------------------------ controls
 
@@ -197,6 +209,17 @@ class SessionRunner:
                     f"lease {lease_s:g} s of device time ({self.clock.wall_s(lease_s) * 1000:.0f}"
                     f" ms of wall time at {self.clock.time_scale:g}x)",
                 )
+            if self.before_start is not None:
+                try:
+                    await self.before_start(request.mode, lease_s)
+                except TherapyctlError as exc:
+                    supervisor.stopping(
+                        EndReason.JOURNAL_UNAVAILABLE,
+                        f"the start cannot be recorded, so it is refused: {exc}",
+                    )
+                    supervisor.ended()
+                    self._event("refused", supervisor.end_detail)
+                    return self._result(request, supervisor, None)
             await driver.set_lease(lease_s)
             async with driver.link.statuses(self._inbox):
                 result = await driver.start(plan.start)
@@ -206,35 +229,45 @@ class SessionRunner:
                     )
                     supervisor.ended()
                     self._event("refused", supervisor.end_detail)
-                    return self._result(request, supervisor, None)
+                    refused = self._result(request, supervisor, None)
+                    refused.refused_by_device = True
+                    return refused
                 started_s = self.now()
                 self._set_state(RunnerState.RUNNING)
                 await self._act(supervisor.started(started_s))
                 # Notifications already in flight describe the device before START: read
                 # the Status once (ordered after START) and ignore anything older.
                 await self._fresh_status(supervisor)
-                renewer = asyncio.create_task(self._renew_lease(lease_s), name="lease")
+                renewing = asyncio.Event()
+                renewing.set()
+                renewer = asyncio.create_task(self._renew_lease(lease_s, renewing), name="lease")
                 try:
                     await self._supervise(supervisor)
                 finally:
-                    renewer.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await renewer
+                    renewing.clear()
+                    await stop_task(renewer)
         except asyncio.CancelledError:
             # Interrupted (Ctrl-C, SIGTERM, a cancelled UI worker): output off first.
             if supervisor.active or self.state == RunnerState.STARTING:
                 await asyncio.shield(self._stop(EndReason.USER_STOPPED, "interrupted"))
             raise
         except LinkLostError as exc:
-            if supervisor.active or self.state == RunnerState.STARTING:
-                await self._stop(EndReason.LINK_LOST, str(exc))
-            elif supervisor.end_reason is None:
-                supervisor.stopping(EndReason.LINK_LOST, str(exc))
+            await self._fail(supervisor, EndReason.LINK_LOST, str(exc))
         except DeviceError as exc:
-            if supervisor.active or self.state == RunnerState.STARTING:
-                await self._stop(EndReason.DEVICE_FAULT, str(exc))
-            elif supervisor.end_reason is None:
-                supervisor.stopping(EndReason.DEVICE_FAULT, str(exc))
+            await self._fail(supervisor, EndReason.DEVICE_FAULT, str(exc))
+        except ProtocolError as exc:
+            await self._fail(
+                supervisor, EndReason.DEVICE_FAULT, f"the device sent a malformed message: {exc}"
+            )
+        except Exception as exc:
+            # A fault of ours: the output goes off before anything else, then it is told.
+            logger.exception("%s: unexpected error in the session runner", self.session_id)
+            await self._fail(
+                supervisor,
+                EndReason.CONTROLLER_FAULT,
+                f"an unexpected error in the controller ({type(exc).__name__}: {exc});"
+                " the output was turned off",
+            )
         return self._result(request, supervisor, started_s)
 
     def _result(
@@ -258,6 +291,7 @@ class SessionRunner:
             events=list(self.events),
             started_s=started_s,
             ended_s=self.now(),
+            alarms=list(self.alarms),
         )
 
     async def _supervise(self, supervisor: Supervisor) -> None:
@@ -366,6 +400,33 @@ class SessionRunner:
                     await self._stop(reason, detail)
                     return
 
+    async def _fail(self, supervisor: Supervisor, reason: EndReason, detail: str) -> None:
+        """An error ended the session: output off (if it may be on), the reason recorded."""
+        if supervisor.active or self.state == RunnerState.STARTING:
+            try:
+                await self._stop(reason, detail)
+            except Exception:
+                logger.exception("%s: the stop itself failed", self.session_id)
+                await self._last_resort_stop(supervisor, reason, detail)
+        elif supervisor.end_reason is None:
+            supervisor.stopping(reason, detail)
+
+    async def _last_resort_stop(
+        self, supervisor: Supervisor, reason: EndReason, detail: str
+    ) -> None:
+        """The orderly stop failed: one plain STOP, then drop the link so the device's lease
+        turns the output off whatever happens."""
+        supervisor.stopping(reason, detail)
+        with contextlib.suppress(Exception):
+            await self.driver.stop()
+        with contextlib.suppress(Exception):
+            await self.driver.close()
+        self._event(
+            "alarm",
+            f"the stop could not be confirmed; the link was dropped so the device's lease turns"
+            f" its output off within {self.driver.lease_s:g} s",
+        )
+
     # ------------------------------------------------------------------ stopping
 
     async def _stop(self, reason: EndReason, detail: str) -> None:
@@ -382,7 +443,51 @@ class SessionRunner:
             await self._recover_link(supervisor)
         elif not await self._send_stop():
             await self._abandon(supervisor)
+        if self.driver.connected:
+            await self._watch_after_stop(supervisor)
         supervisor.ended()
+
+    async def _watch_after_stop(self, supervisor: Supervisor) -> None:
+        """Keep reading the temperature after the stop until it is back inside the band and
+        settling, or a bounded time passed; still going the wrong way with the output off is
+        an alarm (a heater or cooler stuck on), recorded with the true peak."""
+        last = self.last_status
+        watch = supervisor.after_stop(self.now(), last.temperature_c if last else None)
+        wait_s = supervisor.stale_after_s
+        async with self.driver.link.statuses() as queue:
+            while True:
+                try:
+                    async with asyncio.timeout(self.clock.wall_s(wait_s)):
+                        item = await queue.get()
+                except TimeoutError:
+                    return  # the device went quiet: nothing more to learn here
+                if item is None:
+                    return  # the link dropped
+                status: Status = item
+                self.last_status = status
+                verdict = watch.on_status(status, self.now())
+                trusted = supervisor.trusted(status.temperature_c)
+                if trusted is not None:
+                    supervisor.tally.note_temperature(trusted)  # the true peak
+                self.listener.on_status(self, status)
+                match verdict:
+                    case Verdict.OUTPUT_ON:
+                        self._event("alarm", "the device turned its output on after the stop")
+                        if not await self._send_stop():
+                            await self._abandon(supervisor)
+                            return
+                    case Verdict.ALARM:
+                        self.alarms.append(watch.message)
+                        self._event("alarm", watch.message)
+                    case Verdict.SETTLED | Verdict.TIMED_OUT:
+                        if watch.alarmed and watch.peak_c is not None:
+                            self._event(
+                                "alarm_peak",
+                                f"the temperature peaked at {watch.peak_c:.1f} °C after the stop",
+                            )
+                        return
+                    case Verdict.WATCHING:
+                        pass
 
     async def _send_stop(self) -> bool:
         """STOP until acknowledged and Status shows the output off (retried)."""
@@ -438,6 +543,8 @@ class SessionRunner:
                 f"could not reconnect within {give_up_after_s:g} s; the device's own lease"
                 " has turned its output off",
             )
+            # Unconfirmed: count the longest the output can have stayed on (one lease).
+            supervisor.tally.running_s += self.driver.lease_s
             return
         try:
             status = await self.driver.read_status()
@@ -445,6 +552,10 @@ class SessionRunner:
             self._event("alarm", f"reconnected but could not read the device: {exc}")
             return
         self._event("reconnected", f"device state {status.state.name.lower()}")
+        # The output stayed on after the last Status until the device stopped it: its own
+        # count of on-time (elapsed) is the truth for the caps and daily limits.
+        if status.mode == supervisor.mode and status.elapsed_s > supervisor.tally.running_s:
+            supervisor.tally.running_s = float(status.elapsed_s)
         if status.stop_cause == StopCause.POWER_ON and supervisor.end_reason == EndReason.LINK_LOST:
             supervisor.end_reason = EndReason.DEVICE_FAULT
             supervisor.end_detail = "the device restarted during the session"
@@ -458,11 +569,13 @@ class SessionRunner:
 
     # ------------------------------------------------------------------ lease
 
-    async def _renew_lease(self, lease_s: float) -> None:
-        """Renew the lease at a quarter of its time while the session is on."""
+    async def _renew_lease(self, lease_s: float, renewing: asyncio.Event) -> None:
+        """Renew the lease at a quarter of its time while ``renewing`` is set."""
         every_s = lease_s / 4
-        while True:
+        while renewing.is_set():
             await self.clock.sleep(every_s)
+            if not renewing.is_set():
+                return
             try:
                 result = await self.driver.renew_lease()
             except LinkLostError:
@@ -477,6 +590,18 @@ class SessionRunner:
             if self._renew_failures >= RENEW_FAILURES_BEFORE_FAULT:
                 self._inbox.put_nowait(_Command.DEVICE_REJECTS)
                 return
+
+
+async def stop_task(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait until it has ended. Python 3.11's ``wait_for`` (used by the
+    BLE stack) can swallow a cancellation that arrives as its operation completes, so one
+    cancel is not always enough; and waiting on the task itself with CancelledError
+    suppressed would swallow our own cancellation too."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("%s ended with %r", task.get_name(), task.exception())
 
 
 class GuardedListener(SessionListener):

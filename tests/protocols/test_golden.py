@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,12 @@ GOLDEN = [
         "03c800ffff7f00039001ffff7f00035802ffff7f00032003ffff7f00",
         Feature.decode,
         BELT_800_FEATURE,
+    ),
+    (
+        "0101b80b00fe941100feffff7f00ffff7f005c1200feffff7f000807e803e80360ea983a04"
+        "010000740e00fe0100003c0f00fe010000041000fe010000cc1000fe60ea00fd",
+        Feature.decode,
+        replace(HEAT_PAD_FEATURE, time_scale=60.0),
     ),
     (
         "0700010100041000fe0c0f00fe1c25077800380400000057",

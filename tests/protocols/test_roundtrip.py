@@ -56,6 +56,10 @@ features = st.builds(
     lease_max_ms=st.integers(30000, 0xFFFF),
     max_power_mw=u16,
     levels=st.lists(levels, max_size=12).map(tuple),
+    # Time scales a device sends: 0.001 resolution, 0.01 where the mantissa needs it.
+    time_scale=st.just(1.0)
+    | st.integers(1, 8_388_605).map(lambda m: m / 1000)
+    | st.integers(838_861, 1_000_000).map(lambda m: m / 100),
 )
 statuses = st.builds(
     Status,
@@ -84,6 +88,12 @@ requests = st.one_of(
 responses = st.builds(Response, u8, st.sampled_from(ResultCode))
 leases = st.builds(LeaseConfig, u16)
 adverts = st.builds(Advertisement, st.sampled_from(DeviceKind), u16)
+
+# The heat pad of docs/protocol.md: Feature up to its levels, with no optional fields.
+HEAT_PAD_HEX = (
+    "0101b80b00fe941100feffff7f00ffff7f005c1200feffff7f000807e803e80360ea983a04"
+    "010000740e00fe0100003c0f00fe010000041000fe010000cc1000fe"
+)
 
 CASES: list[tuple[str, Any, Callable[[bytes], Any]]] = [
     ("feature", features, Feature.decode),
@@ -160,6 +170,13 @@ def test_unknown_opcode_is_its_own_error_with_the_opcode() -> None:
         (decode_request, "", "empty write"),
         (decode_request, "0201", "takes no parameters"),
         (Advertisement.decode, "02032003", "protocol version 2"),
+        (Feature.decode, HEAT_PAD_HEX + "000000fd", "time scale 0 is not in 0.001..10000"),
+        (Feature.decode, HEAT_PAD_HEX + "f0ffffff", "time scale -1.6 is not in"),
+        (Feature.decode, HEAT_PAD_HEX + "090000fc", "time scale 0.0009 is not in"),
+        (Feature.decode, HEAT_PAD_HEX + "0b000003", "time scale 11000 is not in"),
+        (Feature.decode, HEAT_PAD_HEX + "ffff7f00", "time scale no value is not in"),
+        (Feature.decode, HEAT_PAD_HEX + "feff7f00", "time scale inf is not in"),
+        (Feature.decode, HEAT_PAD_HEX + "60ea00", "time scale needs 4 bytes, got 3"),
     ],
 )
 def test_invalid_fields_are_named_in_the_error(
@@ -168,3 +185,22 @@ def test_invalid_fields_are_named_in_the_error(
     """The error message says which field is wrong, in plain words."""
     with pytest.raises(ProtocolError, match=reason):
         decode(bytes.fromhex(hex_bytes))
+
+
+@pytest.mark.parametrize(
+    ("trailer", "time_scale"),
+    [
+        ("", 1.0),  # absent: a real device, or an older one
+        ("60ea00fd", 60.0),
+        ("010000fd", 0.001),  # the smallest allowed
+        ("01000004", 10_000.0),  # the largest allowed
+        ("60ea00fd" + "aabbccdd01", 60.0),  # later optional fields are ignored
+    ],
+)
+def test_feature_time_scale_is_optional_and_later_fields_are_ignored(
+    trailer: str, time_scale: float
+) -> None:
+    """Feature's trailing time scale: absent means 1; bytes after it are left for later fields."""
+    feature = Feature.decode(bytes.fromhex(HEAT_PAD_HEX + trailer))
+    assert feature.time_scale == time_scale
+    assert len(feature.levels) == 4

@@ -11,20 +11,27 @@ from protocols import (
     Mode,
     Opcode,
     Pause,
+    ProtocolError,
     ResultCode,
     Resume,
     SetTarget,
     Start,
     State,
+    Status,
     Stop,
     StopCause,
 )
 from simulator.firmware import (
     BATTERY_CRITICAL_PCT,
+    SENSOR_NOISE_C,
+    SENSOR_SPIKE_C,
+    SENSOR_SPIKE_S,
+    STATUS_GARBAGE_S,
     FaultKind,
     LinkDrop,
     Rebooted,
 )
+from simulator.specs import FAULT_KINDS, parse_fault
 from tests.simulator.helpers import belt, pad
 
 
@@ -309,3 +316,66 @@ def test_overcool_trips_the_under_temperature_cutout() -> None:
     assert bench.fw.stop_cause == StopCause.UNDER_TEMPERATURE_CUTOUT
     cutout = bench.fw.feature.cutout_low_c
     assert cutout is not None and cutout - 0.2 <= bench.min_true_c <= cutout + 0.2
+
+
+def test_sensor_spike_reads_wild_for_a_second_while_the_true_temperature_stays() -> None:
+    """sensor-spike: the reading (firmware and Status) is 2000 °C for 1 s, then normal again;
+    the pad's true temperature never leaves its normal course, and the session goes on."""
+    bench = pad(DeviceKind.HEAT_PAD, (FaultKind.SENSOR_SPIKE, 10))
+    bench.send(Start(Mode.HEAT, 0, 40.0, 600))
+    bench.run(9.5, step_s=0.5)
+    assert bench.fw.status().temperature_c != SENSOR_SPIKE_C
+    bench.run(0.5, step_s=0.5)
+    true_c = bench.fw.physics.true_temperature_c
+    assert bench.fw.temperature_c == SENSOR_SPIKE_C
+    assert bench.fw.status().temperature_c == SENSOR_SPIKE_C
+    assert 25.0 < true_c < 40.0
+    bench.run(SENSOR_SPIKE_S - 0.5, step_s=0.5)
+    assert bench.fw.status().temperature_c == SENSOR_SPIKE_C
+    bench.run(0.5, step_s=0.5)
+    reading = bench.fw.status().temperature_c
+    assert reading is not None
+    assert abs(reading - bench.fw.physics.true_temperature_c) <= SENSOR_NOISE_C + 0.01
+    assert abs(bench.fw.physics.true_temperature_c - true_c) < 0.5
+    assert bench.max_true_c < 41.0
+    bench.run(60)
+    assert bench.fw.output_on and bench.fw.faults == Fault(0)
+    assert bench.fw.status().temperature_c != SENSOR_SPIKE_C
+
+
+def test_status_garbage_notifies_malformed_bytes_for_three_seconds() -> None:
+    """status-garbage: Status notifications are bytes of a wrong length that fail to decode
+    for 3 s, then valid again; Status reads and the session are unaffected meanwhile."""
+    bench = pad(DeviceKind.HEAT_PAD, (FaultKind.STATUS_GARBAGE, 5))
+    bench.send(Start(Mode.HEAT, 0, 40.0, 600))
+    bench.run(4.5, step_s=0.5)
+    assert Status.decode(bench.fw.status_notification(bench.fw.status())).state == State.RUNNING
+    garbage = []
+    while bench.now < 5 + STATUS_GARBAGE_S:
+        bench.run(0.5, step_s=0.5)
+        status = bench.fw.status()  # a read: always valid
+        assert status.output_on
+        data = bench.fw.status_notification(status)
+        if bench.now < 5 + STATUS_GARBAGE_S:
+            garbage.append(data)
+    assert len(garbage) == 6
+    for data in garbage:
+        assert len(data) != len(status.encode())
+        with pytest.raises(ProtocolError):
+            Status.decode(data)
+    assert Status.decode(bench.fw.status_notification(status)) == status
+    bench.run(30)
+    status = bench.fw.status()
+    assert bench.fw.status_notification(status) == status.encode()
+    assert status.output_on
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [("sensor-spike@30", FaultKind.SENSOR_SPIKE), ("status-garbage@5", FaultKind.STATUS_GARBAGE)],
+)
+def test_new_faults_parse_like_the_others(text: str, kind: FaultKind) -> None:
+    """--fault sensor-spike@S and status-garbage@S parse to scheduled faults, and are listed."""
+    fault = parse_fault(text)
+    assert fault.kind == kind
+    assert kind.value in FAULT_KINDS

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from bumble.att import ATT_Error, ErrorCode
+from bumble.core import UUID
+from bumble.device import Device, Peer
+from bumble.hci import Address
+from bumble.host import Host
+from bumble.transport.common import AsyncPipeSink
 
-from protocols import LeaseConfig, Stop
-from simulator import DeviceSpec, SimulatorWorld
+from protocols import (
+    Feature,
+    LeaseConfig,
+    Mode,
+    ProtocolError,
+    Response,
+    ResultCode,
+    Start,
+    Status,
+    Stop,
+    uuids,
+)
+from simulator import DEVICE_KINDS, DeviceSpec, SimulatorWorld, parse_fault
 from simulator.peripheral import SimClock, address_for, status_interval_ms
 
 
@@ -53,3 +71,63 @@ def test_addresses_are_stable_random_static_addresses() -> None:
     assert address_for("pad1") == address_for("pad1")
     assert address_for("pad1") != address_for("pad2")
     assert int(str(address_for("pad1"))[:2], 16) & 0xC0 == 0xC0
+
+
+async def test_feature_reports_the_worlds_time_scale() -> None:
+    """Every kind's Feature characteristic decodes to the time scale its world runs at."""
+    world = SimulatorWorld([DeviceSpec(k, k) for k in DEVICE_KINDS], time_scale=60.0)
+    async with world:
+        for device in world.devices.values():
+            value = device.feature_char.value
+            assert isinstance(value, bytes)
+            assert Feature.decode(value).time_scale == 60.0
+    async with SimulatorWorld([DeviceSpec("heat-pad", "pad")]) as real_time:
+        value = real_time.devices["pad"].feature_char.value
+        assert isinstance(value, bytes)
+        assert Feature.decode(value).time_scale == 1.0
+        assert len(value) == 37 + 7 * 4  # at 1x the optional field is left off
+
+
+async def test_status_garbage_reaches_a_client_as_bytes_that_fail_to_decode() -> None:
+    """status-garbage through the real GATT server: a subscribed client receives Status
+    notifications of a wrong length that raise ProtocolError, then valid ones again."""
+    world = SimulatorWorld(
+        [DeviceSpec("heat-pad", "pad")],
+        faults={"pad": [parse_fault("status-garbage@0")]},
+        time_scale=10.0,  # 3 s of garbage is 0.3 s of wall time, 3 notifications
+    )
+    async with world:
+        controller = world.controller()
+        central = Device(
+            name="central",
+            address=Address("F0:11:22:33:44:55"),
+            host=Host(controller, AsyncPipeSink(controller)),
+        )
+        await central.power_on()
+        connection = await central.connect(world.devices["pad"].address, timeout=5)
+        peer = Peer(connection)
+        await peer.request_mtu(247)  # a Status is 24 bytes: more than the default MTU allows
+        await peer.discover_all()
+        (control_point,) = peer.get_characteristics_by_uuid(UUID(uuids.CONTROL_POINT))
+        (status_char,) = peer.get_characteristics_by_uuid(UUID(uuids.STATUS))
+        responses: asyncio.Queue[bytes] = asyncio.Queue()
+        notified: asyncio.Queue[bytes] = asyncio.Queue()
+        await peer.subscribe(control_point, responses.put_nowait, prefer_notify=False)
+        await peer.subscribe(status_char, notified.put_nowait)
+        await peer.write_value(control_point, Start(Mode.HEAT, 0, 40.0, 600).encode(), True)
+        response = Response.decode(await asyncio.wait_for(responses.get(), 5))
+        assert response.result == ResultCode.SUCCESS
+        bad: list[bytes] = []
+        async with asyncio.timeout(10):
+            while True:  # the garbage, then the first valid Status after it
+                data = await notified.get()
+                try:
+                    status = Status.decode(data)
+                except ProtocolError:
+                    bad.append(data)
+                    continue
+                if bad:
+                    break
+        assert bad and all(len(data) != 24 for data in bad)
+        assert status.output_on
+        await connection.disconnect()

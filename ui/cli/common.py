@@ -4,18 +4,25 @@ the journal's path and small option checks."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
 import click
+from click.core import ParameterSource
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_SAFETY_STOP = 3
+EXIT_JOURNAL_FAILED = 4
 EXIT_INTERRUPTED = 130
+
+# Signals that stop a command the way Ctrl-C does (output off first): a closed terminal
+# sends SIGHUP.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 DB_HELP = "The journal (SQLite). Default: $THERAPYCTL_DB, or the user's data directory."
 
@@ -46,18 +53,17 @@ def run_async(main: Callable[[], Awaitable[_T]]) -> _T:
 async def _with_signals(main: Callable[[], Awaitable[_T]]) -> _T:
     """Run ``main`` as a task that SIGINT and SIGTERM cancel (so cleanup code runs)."""
     import asyncio
-    import signal
 
     task = asyncio.ensure_future(main())
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, task.cancel)
     try:
         return await task
     except asyncio.CancelledError:
         raise KeyboardInterrupt from None
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
 
 
@@ -76,3 +82,12 @@ def positive(_ctx: click.Context, _param: click.Parameter, value: float) -> floa
     if not value > 0:
         raise click.BadParameter(f"must be greater than 0, got {value:g}")
     return value
+
+
+TIME_SCALE_WITHOUT_SIM = "--time-scale goes with --sim; a device reports its own time base"
+
+
+def time_scale_given() -> bool:
+    """Whether the user gave --time-scale (rather than its default) to this command."""
+    source = click.get_current_context().get_parameter_source("time_scale")
+    return source is not None and source != ParameterSource.DEFAULT

@@ -44,15 +44,14 @@ async def start_bridge(
     if settings is None:
         return None
     from device.mqtt import MqttBridge
+    from device.sessions import stop_task
 
     bridge = MqttBridge(settings, handler)
     task = asyncio.create_task(bridge.run(), name="mqtt")
 
     async def stop() -> None:
         await bridge.close()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        await stop_task(task)
 
     stack.push_async_callback(stop)
     await bridge.wait_first_attempt(5.0)

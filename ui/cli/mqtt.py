@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ui.cli.common import fail, run_async
+from ui.cli.common import TIME_SCALE_WITHOUT_SIM, fail, run_async, time_scale_given
 from ui.cli.options import SessionOptions, mqtt_settings, session_options
 
 if TYPE_CHECKING:
@@ -43,6 +43,8 @@ def serve(
 
     if (device_target is None) == (sim_kind is None):
         raise click.UsageError("give exactly one of --device or --sim")
+    if sim_kind is None and time_scale_given():
+        raise click.UsageError(TIME_SCALE_WITHOUT_SIM)
     config_limits, settings = options.config()
     if settings is None:
         raise click.UsageError("serve needs --mqtt URL (or [mqtt] url in --config)")
@@ -63,7 +65,9 @@ def serve(
             bridge = await start_bridge(stack, settings, handle)
             assert bridge is not None
             radio_obj, address = await open_target(stack, target, time_scale)
-            driver = DeviceDriver(radio_obj, address, Clock(time_scale))
+            # --sim runs at --time-scale; a device's clock comes from its Feature.
+            clock = Clock(time_scale) if target.sim_kind is not None else None
+            driver = DeviceDriver(radio_obj, address, clock)
             await driver.connect()
             stack.push_async_callback(driver.close)
             assert driver.identity is not None

@@ -94,7 +94,9 @@ def mqtt_settings(
     node: str | None,
     remote: bool,
 ) -> MqttSettings | None:
-    """The broker to report to (None: no --mqtt); a bad URL is a usage error on --mqtt."""
+    """The broker to report to (None: no --mqtt); a bad URL is a usage error on --mqtt (exit
+    2); TLS files that cannot be used are an error (one line, exit 1), found here, before any
+    device or broker is touched."""
     if url is None:
         if any((ca, cert, key, node, remote)):
             raise click.UsageError("the --mqtt-* options and --remote-control need --mqtt URL")
@@ -102,7 +104,7 @@ def mqtt_settings(
     from device.mqtt import MqttConfigError, MqttSettings
 
     try:
-        return MqttSettings.from_url(
+        settings = MqttSettings.from_url(
             url,
             ca_file=ca,
             cert_file=cert,
@@ -113,6 +115,11 @@ def mqtt_settings(
         )
     except MqttConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="--mqtt") from exc
+    try:
+        settings.check()
+    except MqttConfigError as exc:
+        fail(exc)
+    return settings
 
 
 _SESSION_OPTIONS = [
@@ -123,7 +130,8 @@ _SESSION_OPTIONS = [
         show_default=True,
         callback=positive,
         metavar="X",
-        help="Simulated time runs X times faster than wall time.",
+        help="With --sim: simulated time runs X times faster than wall time"
+        " (a device reports its own time base).",
     ),
     click.option(
         "--attended-ack",

@@ -15,6 +15,7 @@ _SHOWN_EVENTS = (
     "clamp",
     "safety_stop",
     "alarm",
+    "alarm_peak",
     "link_lost",
     "refused",
     "step",
@@ -110,6 +111,8 @@ def print_summary(summary: RunSummary) -> None:
     )
     if summary.end_detail:
         click.echo(f"  why: {summary.end_detail}")
+    for alarm in summary.alarms:
+        click.echo(f"  ALARM: {alarm}")
     for message in summary.limits_applied:
         click.echo(f"  limit applied: {message}")
     if summary.max_temperature_c is not None:

@@ -10,14 +10,27 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ui.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SAFETY_STOP
+from ui.cli.common import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_JOURNAL_FAILED,
+    EXIT_OK,
+    EXIT_SAFETY_STOP,
+    STOP_SIGNALS,
+    TIME_SCALE_WITHOUT_SIM,
+    time_scale_given,
+)
 from ui.cli.options import SessionOptions, session_options
 
 if TYPE_CHECKING:
+    from device.journal import JournalWriter
     from device.mqtt import CommandResult, MqttSettings, RemoteCommand
     from device.safety import Limits
     from device.sessions import PlanRunner, RunSummary, TherapyPlan
     from ui.cli.compose import Target
+
+
+# --time-scale sets an in-process simulator's speed; any other device reports its own.
 
 
 @click.command("run")
@@ -92,6 +105,8 @@ def run_command(
         raise click.UsageError("--radio goes with --device")
     if faults and sim_kind is None:
         raise click.UsageError("--fault goes with --sim")
+    if sim_kind is None and time_scale_given():
+        raise click.UsageError(TIME_SCALE_WITHOUT_SIM)
     if (plan_name is None) == (mode is None):
         raise click.UsageError("give exactly one of --plan or --mode")
     targets = [v for v in (setpoint_c, level, power_mw) if v is not None]
@@ -136,7 +151,7 @@ def run_command(
         click.echo(f"therapyctl: error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
 
-    summary = _run_session(
+    summary, journal_trouble = _run_session(
         plan,
         single,
         limits,
@@ -151,11 +166,14 @@ def run_command(
         click.echo(json.dumps(summary.as_json(), indent=2, ensure_ascii=False))
     else:
         print_summary(summary)
-    if summary.end_reason.value == "completed":
-        sys.exit(EXIT_OK)
-    if summary.end_reason.value == "user_stopped":
-        sys.exit(EXIT_INTERRUPTED)
-    sys.exit(EXIT_SAFETY_STOP)
+    if journal_trouble:
+        click.echo(f"therapyctl: warning: {journal_trouble}", err=True)
+    reason = summary.end_reason.value
+    if reason not in ("completed", "user_stopped", "journal_unavailable"):
+        sys.exit(EXIT_SAFETY_STOP)
+    if journal_trouble or reason == "journal_unavailable":
+        sys.exit(EXIT_JOURNAL_FAILED)
+    sys.exit(EXIT_OK if reason == "completed" else EXIT_INTERRUPTED)
 
 
 def _run_session(
@@ -168,10 +186,10 @@ def _run_session(
     as_json: bool,
     db_path: Path,
     mqtt: MqttSettings | None = None,
-) -> RunSummary:
+) -> tuple[RunSummary, str]:
+    """Run it; returns the summary and, if the journal failed on the way, what to say."""
     import asyncio
     import contextlib
-    import signal
 
     from device.link import Clock, DeviceDriver
     from device.mqtt import CommandResult, MqttReporter
@@ -182,6 +200,7 @@ def _run_session(
 
     progress = Progress(quiet=False)
     active: list[PlanRunner] = []
+    journals: list[JournalWriter] = []
 
     async def handle(key: str, command: RemoteCommand) -> CommandResult:
         runner = active[0] if active else None
@@ -201,6 +220,7 @@ def _run_session(
     async def main() -> RunSummary:
         async with contextlib.AsyncExitStack() as stack:
             journal = await open_journal(stack, db_path)
+            journals.append(journal)
             if journal.closed_interrupted:
                 progress.echo(
                     f"journal: closed {journal.closed_interrupted} unfinished session(s) as"
@@ -208,7 +228,10 @@ def _run_session(
                 )
             bridge = await start_bridge(stack, mqtt, handler=handle)
             radio, address = await open_target(stack, target, time_scale)
-            driver = DeviceDriver(radio, address, Clock(time_scale))
+            # An in-process simulator runs at --time-scale; another device's clock comes
+            # from its Feature (the driver adopts it at connect).
+            clock = Clock(time_scale) if target.sim_kind is not None else None
+            driver = DeviceDriver(radio, address, clock)
             await driver.connect()
             stack.push_async_callback(driver.close)
             assert driver.identity is not None
@@ -242,7 +265,7 @@ def _run_session(
                 elif task is not None:
                     task.cancel()
 
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in STOP_SIGNALS:  # a closed terminal (SIGHUP) stops like Ctrl-C
                 loop.add_signal_handler(sig, interrupt)
             progress.watch_stdin(runner)
             active.append(runner)
@@ -253,12 +276,13 @@ def _run_session(
                 return summary
             finally:
                 progress.unwatch_stdin()
-                for sig in (signal.SIGINT, signal.SIGTERM):
+                for sig in STOP_SIGNALS:
                     loop.remove_signal_handler(sig)
                 progress.finish()
 
     try:
-        return asyncio.run(main())
+        summary = asyncio.run(main())
+        return summary, _journal_trouble(journals[0])
     except TherapyctlError as exc:
         progress.finish()
         click.echo(f"therapyctl: error: {exc}", err=True)
@@ -266,3 +290,19 @@ def _run_session(
     except (KeyboardInterrupt, asyncio.CancelledError):
         click.echo("therapyctl: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
+
+
+def _journal_trouble(journal: JournalWriter) -> str:
+    """What to tell the user if the journal failed during the run (empty: it did not)."""
+    failure = journal.first_failure
+    if failure is None and not journal.unwritten:
+        return ""
+    lost = (
+        f"; {journal.unwritten} record(s) could not be written"
+        if journal.unwritten
+        else "; everything was written once it worked again"
+    )
+    return (
+        f"{failure or 'the journal could not be written'}{lost}. The limits of this run were"
+        " kept from memory; new sessions are refused while the journal cannot record them"
+    )

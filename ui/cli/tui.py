@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ui.cli.common import run_async
+from ui.cli.common import TIME_SCALE_WITHOUT_SIM, run_async, time_scale_given
 from ui.cli.options import SessionOptions, session_options
 
 
@@ -29,17 +29,19 @@ def ui_command(sims: tuple[str, ...], radio: str | None, options: SessionOptions
         raise click.UsageError("the UI asks the attended-use question itself")
     if sims and radio:
         raise click.UsageError("give --sim or --radio, not both")
+    if not sims and time_scale_given():
+        raise click.UsageError(TIME_SCALE_WITHOUT_SIM)
     config_limits, settings = options.config()
     specs = parse_sim_specs(sims)
     limits = options.limits(config_limits)
     db_path = options.db_path
-    time_scale = options.time_scale
+    time_scale = options.time_scale  # of the simulated devices; a device reports its own
 
     async def main() -> None:
         app = TherapyApp(
             lambda: tui_backend(specs, radio, time_scale, db_path, settings),
             limits,
-            time_scale=time_scale,
+            time_scale=time_scale if specs else None,
             db_path=db_path,
         )
         await app.run_async()

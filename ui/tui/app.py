@@ -121,7 +121,7 @@ class TherapyApp(App[None]):
         open_backend: BackendOpener,
         limits: Limits,
         *,
-        time_scale: float = 1.0,
+        time_scale: float | None = None,
         db_path: Path | None = None,
         scan_every_s: float = SCAN_EVERY_S,
     ) -> None:
@@ -294,7 +294,10 @@ class TherapyApp(App[None]):
             return self.panels[address]
         label = self.label_of(address)
         self.notify(f"connecting to {label}...")
-        driver = DeviceDriver(backend.radio, found, Clock(self.time_scale))
+        # The in-process simulators' speed when known; else (None) the device's own, from
+        # its Feature: the driver trusts the device either way.
+        clock = Clock(self.time_scale) if self.time_scale is not None else None
+        driver = DeviceDriver(backend.radio, found, clock)
         async with self._radio_lock:
             try:
                 await driver.connect()

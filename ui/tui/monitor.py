@@ -1,14 +1,18 @@
-"""``therapyctl monitor``: every controller and session reporting to one broker (Textual)."""
+"""``therapyctl monitor``: every controller and session reporting to one broker (Textual).
+
+What it shows comes from anyone who can publish there: every cell is plain text, never markup.
+"""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
-from device.mqtt import MonitorModel, MqttAuthError, MqttSettings, watch_broker
+from device.mqtt import MonitorModel, MqttAuthError, MqttConfigError, MqttSettings, watch_broker
 
 COLUMNS = ("NODE", "LINK", "DEVICE", "KIND", "STATE", "°C", "LEFT s", "BAT %", "LAST EVENT")
 
@@ -43,8 +47,8 @@ class MonitorApp(App[str | None]):
     async def _watch(self) -> None:
         try:
             await watch_broker(self.settings, self._broker_message, self._broker_connection)
-        except MqttAuthError as exc:
-            self.exit(str(exc))  # credentials do not fix themselves: say so and leave
+        except (MqttAuthError, MqttConfigError) as exc:
+            self.exit(str(exc))  # credentials and TLS files do not fix themselves: say so, leave
 
     def _broker_message(self, topic: str, payload: bytes) -> None:
         if self.model.ingest(topic, payload):
@@ -52,10 +56,10 @@ class MonitorApp(App[str | None]):
 
     def _broker_connection(self, connected: bool, text: str) -> None:
         self.connected = connected
-        self.query_one("#status", Static).update(text)
+        self.query_one("#status", Static).update(Text(text))
 
     def _refresh(self) -> None:
         table: DataTable[Any] = self.query_one(DataTable)
         table.clear()
         for row in self.model.rows():
-            table.add_row(*row)
+            table.add_row(*(Text(cell, no_wrap=True) for cell in row))

@@ -15,6 +15,7 @@ from device.journal import SCHEMA_VERSION, JournalError, JournalReader, JournalW
 from device.journal import schema as journal_schema
 from device.journal import writer as journal_writer
 from device.journal.schema import open_for_writing
+from protocols import Mode
 from tests.device.helpers import status
 
 IDENTITY = {
@@ -196,22 +197,89 @@ def test_a_session_still_running_in_another_live_process_is_left_alone(tmp_path:
         sleeper.wait()
 
 
-def test_usage_reads_todays_light_and_the_last_heat_end(tmp_path: Path) -> None:
-    """Light minutes add up per device per day; the rest since heat scales with time."""
+def test_usage_reads_light_in_24_hours_the_last_heat_and_the_last_cold_start(
+    tmp_path: Path,
+) -> None:
+    """Light on-time adds up per device; the rest since heat and since a cold start scale
+    with the time scale."""
     path = tmp_path / "j.db"
     writer = JournalWriter(path)
     begin(writer, "l1", "light")
-    writer.used("l1", 12.5, heat_ended=False)
+    writer.use_begins("l1", Mode.LIGHT)
+    writer.use_ends("l1", 750.0)
     begin(writer, "h1", "heat")
-    writer.used("h1", 0.0, heat_ended=True)
+    writer.use_begins("h1", Mode.HEAT)
+    writer.use_ends("h1", 60.0)
+    begin(writer, "c1", "cold")
+    writer.use_begins("c1", Mode.COLD)
+    writer.use_ends("c1", 600.0)
     writer.close()
     with JournalReader(path) as reader:
         now = time.time()
         usage = reader.usage(IDENTITY["address"], now + 30, time_scale=10.0)
-        assert usage.light_s_today == pytest.approx(750)
+        assert usage.light_s_24h == pytest.approx(750)
         assert usage.s_since_heat is not None and 290 < usage.s_since_heat < 320
+        assert usage.s_since_cold_start is not None and 290 < usage.s_since_cold_start < 320
         other = reader.usage("C0:00:00:00:00:01", now, 1.0)
-        assert (other.light_s_today, other.s_since_heat) == (0.0, None)
+        assert (other.light_s_24h, other.s_since_heat, other.s_since_cold_start) == (
+            0.0,
+            None,
+            None,
+        )
+
+
+def test_the_day_is_a_rolling_24_hours_whatever_the_time_zone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Light used 23 h ago still counts, 25 h ago not; changing TZ changes nothing (issue:
+    changing TZ moved "today")."""
+    path = tmp_path / "j.db"
+    writer = JournalWriter(path)
+    for session_id in ("old", "recent"):
+        begin(writer, session_id, "light")
+        writer.use_begins(session_id, Mode.LIGHT)
+        writer.use_ends(session_id, 600.0)
+    writer.close()
+    now = time.time()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE uses SET last_on_at = ? WHERE session_id = 'old'", (now - 25 * 3600,))
+        conn.execute(
+            "UPDATE uses SET last_on_at = ? WHERE session_id = 'recent'", (now - 23 * 3600,)
+        )
+    seen = []
+    for zone in ("UTC", "Pacific/Kiritimati", "America/Adak"):
+        monkeypatch.setenv("TZ", zone)
+        time.tzset()
+        with JournalReader(path) as reader:
+            seen.append(reader.usage(IDENTITY["address"], now, 1.0).light_s_24h)
+    monkeypatch.delenv("TZ")
+    time.tzset()
+    assert seen == [600.0, 600.0, 600.0]
+
+
+def test_a_use_is_advanced_by_its_samples_so_a_kill_cannot_reset_it(tmp_path: Path) -> None:
+    """Samples with output on advance the step's use as they are written, before the step
+    ends: a process killed at 5 minutes has 5 minutes (plus one lease) on record."""
+    path = tmp_path / "j.db"
+    writer = JournalWriter(path)
+    begin(writer, "k1", "light")
+    writer.use_begins("k1", Mode.LIGHT)
+    for second in range(301):
+        writer.sample("k1", float(second), status(mode=Mode.LIGHT, seq=second + 1, power_mw=800))
+    writer.close()  # no use_ends and no end: as if killed
+    with JournalReader(path) as reader:
+        assert reader.usage(IDENTITY["address"], time.time(), 1.0).light_s_24h == pytest.approx(
+            300.0
+        )
+    with sqlite3.connect(path) as conn:  # the "dead" process: another pid, gone
+        conn.execute("UPDATE sessions SET pid = 999999999")
+    JournalWriter(path).close()  # the next start closes it as interrupted
+    with JournalReader(path) as reader:
+        row = reader.session("k1")
+        assert row.end_reason == "interrupted"
+        usage = reader.usage(IDENTITY["address"], time.time(), 1.0)
+        assert usage.light_s_24h == pytest.approx(300.0 + 10.0)  # one lease more
+        assert row.actual_minutes == pytest.approx(310 / 60)
 
 
 def test_readers_are_refused_when_the_journal_is_locked(tmp_path: Path) -> None:

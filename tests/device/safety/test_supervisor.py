@@ -8,7 +8,6 @@ import pytest
 
 from device.safety import (
     DEFAULT_LIMITS,
-    HARD_LIMITS,
     AskAttended,
     EndReason,
     LimitsError,
@@ -32,35 +31,57 @@ def stops(actions) -> list[EndReason]:
 # ---------------------------------------------------------------------- limits
 
 
-def test_configuration_may_only_tighten_the_hard_caps() -> None:
-    """A stricter limit is taken; a looser one is refused with the cap in the message."""
+def test_configuration_may_only_tighten_the_values_in_force() -> None:
+    """A stricter limit is taken; a looser one is refused, naming the value in force."""
     assert DEFAULT_LIMITS.tightened(heat_ceiling_c=41.0).heat_ceiling_c == 41.0
     assert DEFAULT_LIMITS.tightened(cold_floor_c=12.0).cold_floor_c == 12.0
-    with pytest.raises(LimitsError, match="above the hard cap of 45"):
-        DEFAULT_LIMITS.tightened(heat_ceiling_c=46.0)
-    with pytest.raises(LimitsError, match="below the hard floor of 5"):
-        DEFAULT_LIMITS.tightened(cold_floor_c=4.0)
-    with pytest.raises(LimitsError, match="above the hard cap of 1200"):
+    with pytest.raises(LimitsError, match="44 is looser than the 43 in force"):
+        DEFAULT_LIMITS.tightened(heat_ceiling_c=44.0)
+    with pytest.raises(LimitsError, match="9 is looser than the 10 in force"):
+        DEFAULT_LIMITS.tightened(cold_floor_c=9.0)
+    with pytest.raises(LimitsError, match="1500 is looser than the 1200 in force"):
         DEFAULT_LIMITS.tightened(heat_max_session_s=1500)
-    with pytest.raises(LimitsError, match="above the hard cap of 10"):
+    with pytest.raises(LimitsError, match="30 is looser than the 10 in force"):
         DEFAULT_LIMITS.tightened(lease_s=30)
+    with pytest.raises(LimitsError, match="900 is looser than the 600 in force"):
+        DEFAULT_LIMITS.tightened(attended_check_s=900)  # past the end of a 20-min session
     with pytest.raises(LimitsError, match="no such limit"):
         DEFAULT_LIMITS.tightened(heat_ceiling=40)
-    with pytest.raises(LimitsError, match="must be a number"):
+    with pytest.raises(LimitsError, match="must be a plain finite number"):
         DEFAULT_LIMITS.tightened(heat_ceiling_c="40")
     with pytest.raises(LimitsError, match="finite"):
         DEFAULT_LIMITS.tightened(heat_ceiling_c=math.nan)
 
 
-def test_defaults_follow_the_guidance_and_sit_within_the_hard_caps() -> None:
-    """Heat 20 min / 43 °C / CEM43 20 / rest 20; cold 20 min / 10 °C; light 30 min a day."""
+def test_a_tightened_limit_cannot_be_loosened_again() -> None:
+    """Tightening composes: a second file may go further, never back past the first."""
+    first = DEFAULT_LIMITS.tightened(heat_ceiling_c=41.0, heat_dose_cem43_min=10.0)
+    assert first.tightened(heat_ceiling_c=40.0).heat_ceiling_c == 40.0
+    with pytest.raises(LimitsError, match="42 is looser than the 41 in force"):
+        first.tightened(heat_ceiling_c=42.0)
+    with pytest.raises(LimitsError, match="15 is looser than the 10 in force"):
+        first.tightened(heat_dose_cem43_min=15.0)
+
+
+def test_huge_and_odd_numbers_are_refused_before_any_arithmetic() -> None:
+    """A 400-digit integer, 1e308, infinity or a bool is one LimitsError, not an overflow."""
+    for bad in (10**400, -(10**400), 1e308, math.inf, True):
+        with pytest.raises(LimitsError, match="plain finite number"):
+            DEFAULT_LIMITS.tightened(heat_ceiling_c=bad)
+    with pytest.raises(LimitsError, match="about 401 digits"):
+        DEFAULT_LIMITS.tightened(heat_rest_s=10**400)
+
+
+def test_defaults_follow_the_guidance_and_are_the_loosest() -> None:
+    """Heat 20 min / 43 °C / CEM43 20 / rest 20; cold 20 min / 10 °C / every 2 h; light 30
+    min a day; every default passes its own check, so nothing looser exists."""
     d = DEFAULT_LIMITS
     assert (d.heat_max_session_s, d.heat_ceiling_c, d.heat_dose_cem43_min) == (1200, 43.0, 20.0)
     assert (d.heat_rest_s, d.cold_max_session_s, d.cold_floor_c) == (1200, 1200, 10.0)
+    assert d.cold_rest_s == 2 * 3600
     assert (d.light_max_session_s, d.light_daily_s, d.lease_s) == (1800, 1800, 10.0)
     assert (d.attended_check_s, d.attended_ack_s) == (600, 60)
-    assert HARD_LIMITS.heat_ceiling_c == 45.0 and HARD_LIMITS.cold_floor_c == 5.0
-    DEFAULT_LIMITS.tightened(**DEFAULT_LIMITS.as_dict())  # every default passes its own cap
+    DEFAULT_LIMITS.tightened(**DEFAULT_LIMITS.as_dict())
 
 
 def test_cem43_follows_the_sapareto_dewey_formula() -> None:
@@ -107,10 +128,10 @@ def test_heat_needs_rest_since_the_last_heat_session() -> None:
 def test_light_is_cut_to_what_is_left_today_and_refused_when_used_up() -> None:
     """20 min used: a 30 min request runs 10 (clamped); 30 used: refused as daily_limit."""
     request = SessionRequest(Mode.LIGHT, 1800, level=4)
-    plan = Supervisor(DEFAULT_LIMITS, BELT_800, Usage(light_s_today=1200)).plan(request)
+    plan = Supervisor(DEFAULT_LIMITS, BELT_800, Usage(light_s_24h=1200)).plan(request)
     assert plan.start is not None and plan.start.duration_s == 600
-    assert "10 min left today" in plan.clamps[0].message
-    refused = Supervisor(DEFAULT_LIMITS, BELT_800, Usage(light_s_today=1800)).plan(request)
+    assert "10 min left, running 10" in plan.clamps[0].message
+    refused = Supervisor(DEFAULT_LIMITS, BELT_800, Usage(light_s_24h=1800)).plan(request)
     assert refused.refused == EndReason.DAILY_LIMIT
 
 
@@ -144,6 +165,88 @@ def test_under_the_floor_stops_cold() -> None:
     assert stops(sup.on_status(status(mode=Mode.COLD, temperature_c=9.9), 1)) == [
         EndReason.UNDER_TEMPERATURE
     ]
+
+
+def _ramp(sup, mode: Mode, start_c: float, step_c: float, n: int, t0: int = 1) -> list:
+    """Feed ``n`` readings moving ``step_c`` a second, output on; the stops asked for."""
+    asked: list = []
+    for i in range(n):
+        reading = round(start_c + step_c * i, 2)
+        asked += stops(sup.on_status(status(mode=mode, temperature_c=reading), t0 + i))
+        if asked:
+            break
+    return asked
+
+
+def test_a_cold_session_whose_heater_sticks_is_a_runaway_long_before_the_ceiling() -> None:
+    """Cold mode, output on, the pad warming 0.2 °C/s from 25 °C: runaway at 28 °C (issue:
+    a thermal pad in a cold session reached 47 °C with output on)."""
+    sup = running(SessionRequest(Mode.COLD, 1200, 15.0), feature=THERMAL_PAD)
+    assert _ramp(sup, Mode.COLD, 25.0, 0.2, 100) == [EndReason.RUNAWAY]
+    assert sup.tally.max_temperature_c is not None and sup.tally.max_temperature_c <= 28.2
+
+
+def test_the_ceiling_holds_in_cold_mode_too() -> None:
+    """Cold mode with a reading over 43 °C (no runaway reference yet): over_temperature."""
+    sup = running(SessionRequest(Mode.COLD, 600, 15.0), feature=THERMAL_PAD)
+    assert stops(sup.on_status(status(mode=Mode.COLD, temperature_c=43.5), 1)) == [
+        EndReason.OVER_TEMPERATURE
+    ]
+
+
+def test_a_heat_session_whose_cooler_sticks_is_a_runaway_and_the_floor_holds() -> None:
+    """Heat mode, the pad cooling: runaway 3 °C under where it started; a reading under
+    10 °C in heat mode is under_temperature (issue: a heat session reached 4 °C)."""
+    sup = running(SessionRequest(Mode.HEAT, 1200, 40.0), feature=THERMAL_PAD)
+    assert _ramp(sup, Mode.HEAT, 30.0, -0.2, 100) == [EndReason.RUNAWAY]
+    cold = running(SessionRequest(Mode.HEAT, 600, 40.0), feature=THERMAL_PAD)
+    assert stops(cold.on_status(status(temperature_c=9.5), 1)) == [EndReason.UNDER_TEMPERATURE]
+
+
+def test_a_belt_has_its_own_lower_ceiling() -> None:
+    """A belt at 41.5 °C with its light on: over_temperature (issue: a belt reached 45 °C)."""
+    sup = running(SessionRequest(Mode.LIGHT, 600, level=2), feature=BELT_800)
+    light = {"mode": Mode.LIGHT, "power_mw": 400, "setpoint_c": None}
+    assert stops(sup.on_status(status(temperature_c=40.9, **light), 1)) == []
+    assert stops(sup.on_status(status(temperature_c=41.2, **light), 2)) == [
+        EndReason.OVER_TEMPERATURE
+    ]
+
+
+def test_heat_that_settles_below_where_it_started_is_no_runaway() -> None:
+    """A warm pad given a lower setpoint cools to it with output on: not a runaway."""
+    sup = running(SessionRequest(Mode.HEAT, 1200, 37.0), feature=HEAT_PAD)
+    assert _ramp(sup, Mode.HEAT, 41.0, -0.1, 45) == []  # 41 -> 36.6: within 3 °C of 37
+
+
+def test_a_wild_reading_never_reaches_the_dose_or_the_peak() -> None:
+    """One reading of 1068 °C (or 900, or 1e308): a sensor fault, no overflow, and neither
+    the CEM43 nor the peak takes it (issue: a traceback with the heater left on)."""
+    for wild in (1068.0, 900.0, 1e308, -1e308):
+        sup = running(HEAT_10)
+        assert stops(sup.on_status(status(temperature_c=40.0), 1)) == []
+        assert stops(sup.on_status(status(temperature_c=wild), 2)) == [EndReason.SENSOR_FAULT]
+        assert sup.tally.max_temperature_c == 40.0
+        assert sup.tally.cem43_min < 0.01
+
+
+def test_cem43_is_overflow_safe() -> None:
+    """The dose formula itself never overflows or goes negative, whatever it is given."""
+    assert math.isfinite(cem43_minutes(1e6, 60))
+    assert cem43_minutes(math.nan, 60) == 0.0
+    assert cem43_minutes(45.0, -5.0) == 0.0
+
+
+def test_cold_may_be_repeated_every_two_hours_start_to_start() -> None:
+    """A cold start 90 min after the last one is refused with the minutes to go; at 2 h it
+    runs (issue: 4 x 20 min of cold with 6-second rests ran)."""
+    request = SessionRequest(Mode.COLD, 900, 15.0)
+    early = Supervisor(DEFAULT_LIMITS, THERMAL_PAD, Usage(s_since_cold_start=5400)).plan(request)
+    assert early.start is None and early.refused == EndReason.REST_REQUIRED
+    assert "every 2 h" in early.message and "30 min to go" in early.message
+    assert (
+        Supervisor(DEFAULT_LIMITS, THERMAL_PAD, Usage(s_since_cold_start=7200)).plan(request).start
+    )
 
 
 @pytest.mark.parametrize(
@@ -210,7 +313,7 @@ def test_light_without_contact_stops() -> None:
 def test_light_counts_energy_and_stops_at_the_daily_limit() -> None:
     """Energy is power times time; reaching the day's 30 min stops as daily_limit."""
     sup = running(
-        SessionRequest(Mode.LIGHT, 1800, level=4), feature=BELT_800, usage=Usage(light_s_today=1700)
+        SessionRequest(Mode.LIGHT, 1800, level=4), feature=BELT_800, usage=Usage(light_s_24h=1700)
     )
     reasons = []
     for t in range(1, 200):

@@ -1,4 +1,5 @@
-"""Hypothesis state machine: output on => running, reading fresh and valid, every limit held.
+"""Hypothesis state machine: output on => running, reading fresh and valid, every limit held,
+the temperature inside [floor, ceiling] whatever the mode, and no runaway.
 
 The machine plays a device that keeps its output on until a stop reaches it, feeding the
 supervisor arbitrary readings, batteries, contact and silences. After every step, either
@@ -49,8 +50,9 @@ class SupervisedDevice(RuleBasedStateMachine):
         assert self.supervisor.plan(request, self.battery).start is not None
         self.supervisor.started(self.now)
         # Start near the limits, where the interesting cases are.
-        self.temperature = {Mode.HEAT: 42.6, Mode.COLD: 10.4, Mode.LIGHT: 34.0}[mode]
+        self.temperature = {Mode.HEAT: 42.6, Mode.COLD: 10.4, Mode.LIGHT: 40.6}[mode]
         self.device_on = True
+        self.on_from: float | None = None  # the first trusted reading with output on
 
     def _handle(self, actions: list) -> None:
         for action in actions:
@@ -70,6 +72,11 @@ class SupervisedDevice(RuleBasedStateMachine):
         self.last_status_at = self.now
         self.reported = reading
         self._handle(self.supervisor.on_status(reading, self.now))
+        t = self.temperature
+        limits = self.supervisor.limits
+        fresh = self.on_from is None and self.device_on and not self.stop_asked
+        if fresh and t is not None and limits.sensor_min_c <= t <= limits.sensor_max_c:
+            self.on_from = t
 
     @rule(dt=st.sampled_from([1.0, 1.5, 2.0]), drift=st.sampled_from([-0.3, -0.1, 0.0, 0.1, 0.3]))
     def status_drifting(self, dt: float, drift: float) -> None:
@@ -130,11 +137,21 @@ class SupervisedDevice(RuleBasedStateMachine):
         t = reported.temperature_c
         assert t is not None, "no valid reading"
         assert limits.sensor_min_c <= t <= limits.sensor_max_c
+        # The band holds in every mode (a belt has its own, lower ceiling).
+        ceiling = limits.heat_ceiling_c
+        if self.mode == Mode.LIGHT:
+            ceiling = min(ceiling, limits.light_ceiling_c)
+        assert limits.cold_floor_c <= t <= ceiling
         if self.mode == Mode.HEAT:
-            assert t <= limits.heat_ceiling_c
             assert sup.tally.cem43_min < limits.heat_dose_cem43_min
-        if self.mode == Mode.COLD:
-            assert t >= limits.cold_floor_c
+        # No runaway: heat never cools, cold never warms, beyond the margin.
+        if self.on_from is not None and self.mode == Mode.HEAT:
+            assert t >= min(self.on_from, 40.0) - limits.runaway_margin_c
+        if self.on_from is not None and self.mode == Mode.COLD:
+            assert t <= max(self.on_from, 15.0) + limits.runaway_margin_c
+        # Implausible readings never reach the peak or the dose.
+        peak = sup.tally.max_temperature_c
+        assert peak is None or peak <= limits.sensor_max_c
         assert reported.battery_pct >= limits.battery_low_pct
         if self.mode == Mode.LIGHT:
             assert reported.skin_contact

@@ -232,7 +232,7 @@ def test_light_daily_limit_holds_across_processes(tmp_path: Path) -> None:
     )
     assert first["end_reason"] == "completed"
     assert second["end_reason"] == "daily_limit"
-    assert "10 min left today" in second["limits_applied"][0]
+    assert "10 min left, running 10" in second["limits_applied"][0]
     assert first["actual_minutes"] + second["actual_minutes"] == pytest.approx(30, abs=0.3)
     assert third["end_reason"] == "daily_limit" and third["actual_minutes"] == 0
 

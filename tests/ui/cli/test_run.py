@@ -65,7 +65,8 @@ def test_completed_session_prints_the_json_summary_and_exits_0() -> None:
 
 
 def test_safety_stop_exits_3_with_the_reason() -> None:
-    """An injected overheat: end_reason over_temperature and exit code 3."""
+    """An injected overheat (a heater that ignores STOP): end_reason over_temperature, exit
+    code 3, the stop within 0.5 °C of the ceiling, then the alarm and the true peak."""
     result = run(
         "--sim",
         "heat-pad",
@@ -84,8 +85,10 @@ def test_safety_stop_exits_3_with_the_reason() -> None:
     assert result.returncode == 3, result.stderr
     summary = json.loads(result.stdout)
     assert summary["end_reason"] == "over_temperature"
-    assert summary["max_temperature_c"] <= 43.5
-    assert any(e["kind"] == "safety_stop" for e in summary["events"])
+    stop = next(e for e in summary["events"] if e["kind"] == "safety_stop")
+    assert float(stop["detail"].split("reached ")[1].split(" °C")[0]) <= 43.5
+    assert summary["alarms"] and "keeps heating" in summary["alarms"][0]
+    assert summary["max_temperature_c"] > 44.0  # the true peak, not the 43 of the stop
 
 
 def test_plan_runs_and_names_the_plan() -> None:
@@ -172,13 +175,14 @@ def test_plan_needing_a_mode_the_device_lacks_is_an_error() -> None:
 
 
 def test_limits_file_may_only_tighten(tmp_path: Path) -> None:
-    """A limits file asking for 47 °C is refused, naming the line and the hard cap."""
+    """A limits file asking for 47 °C is refused, naming the line and the value in force."""
     limits = tmp_path / "limits.toml"
     limits.write_text("# stricter heat\nheat_ceiling_c = 47\n")
     result = run("--sim", "heat-pad", "--mode", "heat", "--minutes", "1", "--limits", str(limits))
     assert result.returncode == 1
     assert (
-        f"{limits}, line 2: limit heat_ceiling_c: 47 is above the hard cap of 45" in result.stderr
+        f"{limits}, line 2: limit heat_ceiling_c: 47 is looser than the 43 in force"
+        in result.stderr
     )
 
 
@@ -221,8 +225,6 @@ async def test_signal_during_run_leaves_the_served_device_off(sig: signal.Signal
             "heat",
             "--minutes",
             "15",
-            "--time-scale",
-            "20",
             "--attended-ack",
             "auto",
             "--json",
@@ -266,9 +268,69 @@ def test_configuration_file_limits_and_mqtt_errors_name_the_line(tmp_path: Path)
     loose.write_text("[mqtt]\nprefix = 'x'\n\n[limits]\nheat_ceiling_c = 50\n")
     result = run("--sim", "heat-pad", "--mode", "heat", "--minutes", "1", "--config", str(loose))
     assert result.returncode == 1
-    assert f"{loose}, line 5: limit heat_ceiling_c: 50 is above the hard cap of 45" in result.stderr
+    assert (
+        f"{loose}, line 5: limit heat_ceiling_c: 50 is looser than the 43 in force" in result.stderr
+    )
     typo = tmp_path / "typo.toml"
     typo.write_text("[mqtt]\nurl = 'mqtt://127.0.0.1:1'\nremote_contol = true\n")
     result = run("--sim", "heat-pad", "--mode", "heat", "--minutes", "1", "--config", str(typo))
     assert result.returncode == 1
     assert f"{typo}, line 3: unknown [mqtt] key 'remote_contol'" in result.stderr
+
+
+async def test_run_on_a_served_device_uses_the_time_scale_the_device_reports() -> None:
+    """A `sim serve --time-scale 60` device, run with no --time-scale: the controller runs at
+    the device's 60x, so a 2-minute heat session completes after 2 minutes of device time."""
+    async with sim_serve("--device", "heat-pad:pad", time_scale=60) as serve:
+        process = await asyncio.create_subprocess_exec(
+            THERAPYCTL,
+            "run",
+            "--device",
+            "pad",
+            "--radio",
+            serve.radio,
+            "--mode",
+            "heat",
+            "--minutes",
+            "2",
+            "--attended-ack",
+            "auto",
+            "--json",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0, err.decode()
+        summary = json.loads(out)
+        assert summary["end_reason"] == "completed"
+        assert 1.95 <= summary["actual_minutes"] <= 2.05
+        done = await serve.wait_for(10, device="pad", event="state", output_on=False)
+        assert done["stop_cause"] in ("completed", "stop_command")
+
+
+NOWHERE = "tcp-client:127.0.0.1:1"  # a radio that is never opened: the usage error comes first
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--device", "pad", "--radio", NOWHERE, "--mode", "heat", "--minutes", "2"],
+        ["serve", "--device", "pad", "--radio", NOWHERE],
+        ["ui", "--radio", NOWHERE],
+        ["ui"],  # the system adapter: real devices
+    ],
+    ids=["run", "serve", "ui --radio", "ui"],
+)
+def test_time_scale_without_sim_is_a_usage_error(args: list[str]) -> None:
+    """--time-scale with a device that is not simulated in-process: exit 2, one line saying a
+    device reports its own time base (nothing is opened)."""
+    result = subprocess.run(
+        [THERAPYCTL, *args, "--time-scale", "30"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "--time-scale goes with --sim; a device reports its own time base" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -60,7 +60,13 @@ ADVICE = {
     EndReason.UNATTENDED: "Heat stopped because nobody answered: never sleep on a heating pad.",
     EndReason.LINK_LOST: "Keep the device close to this computer.",
     EndReason.DAILY_LIMIT: "Today's light treatment is done; the belt is off.",
-    EndReason.REST_REQUIRED: "Let the skin rest before more heat.",
+    EndReason.REST_REQUIRED: "Let the skin rest before the next session.",
+    EndReason.RUNAWAY: "Take the pad off: its heater or cooler may be stuck. Unplug it and do"
+    " not use it again until it is checked.",
+    EndReason.CONTROLLER_FAULT: "This is a fault in therapyctl, not in you or the device;"
+    " the output was turned off first. Please report it.",
+    EndReason.JOURNAL_UNAVAILABLE: "The journal cannot record sessions: give a writable --db"
+    " or free some disk space.",
 }
 
 
@@ -307,6 +313,7 @@ class SessionPanel(Vertical):
                 if summary.max_temperature_c is not None
                 else ""
             )
+            + "".join(f"\nALARM: {alarm}" for alarm in summary.alarms)
         )
         self.post_message(SessionEnded(self, summary))
         offer = runner.resumption(summary)
