@@ -54,7 +54,7 @@ SENSOR_NOISE_C = 0.03  # peak sensor noise; a real reading is never perfectly fl
 LINK_DOWN_S = 5.0  # how long a dropped link stays silent before advertising again
 BOOT_S = 2.0  # how long a reboot takes before the device advertises again
 SENSOR_SPIKE_C = 2000.0  # the sensor-spike fault's one wild reading (an ADC glitch)
-SENSOR_SPIKE_S = 1.0  # ... lasts this long, then the sensor reads normally again
+SENSOR_SPIKE_S = 1.0  # ... lasts this long (or 1.5 Status periods), then reads normally
 STATUS_GARBAGE_S = 3.0  # how long the status-garbage fault sends malformed notifications
 
 
@@ -486,7 +486,9 @@ class Firmware(abc.ABC):
                 self._events.append(Rebooted(BOOT_S))
             case FaultKind.SENSOR_SPIKE:
                 self.active_faults.discard(kind)  # transient: the sensor holds the window
-                self._sensor.spike_until_s = now_s + SENSOR_SPIKE_S
+                # Long enough for one Status to carry it, at any time scale.
+                period_s = 1.5 * self.feature.status_interval_ms / 1000
+                self._sensor.spike_until_s = now_s + max(SENSOR_SPIKE_S, period_s)
             case FaultKind.STATUS_GARBAGE:
                 self.active_faults.discard(kind)
                 self._garbage_until_s = now_s + STATUS_GARBAGE_S
