@@ -20,6 +20,8 @@ RESERVED = 0x00800001
 _SPECIAL_MANTISSAS = frozenset({NAN, NRES, POSITIVE_INFINITY, NEGATIVE_INFINITY, RESERVED})
 _MANTISSA_MAX = 0x7FFFFD  # the largest mantissa that is not a special value
 _MANTISSA_MIN = -0x7FFFFD
+EXPONENT_MIN = -128  # the exponent is a signed 8-bit integer
+EXPONENT_MAX = 127
 _STRUCT = struct.Struct("<I")
 SIZE = 4
 
@@ -27,22 +29,39 @@ SIZE = 4
 def encode_float(value: float | None, exponent: int = -2) -> bytes:
     """Encode ``value`` (None or NaN give the NaN special value) with the given exponent.
 
-    The exponent is raised until the mantissa fits in 24 bits; infinities map to +INF/-INF.
+    The exponent is raised until the rounded mantissa fits in 24 bits; infinities map to
+    +INF/-INF. Raises :class:`ValueError` (a caller's mistake, not malformed bytes) for an
+    ``exponent`` outside -128..127, or a finite value too large for any exponent up to 127
+    (about 8.4e133): nothing is wrapped into another value or saturated to infinity.
     """
+    if not EXPONENT_MIN <= exponent <= EXPONENT_MAX:
+        raise ValueError(
+            f"FLOAT exponent {exponent} is outside the signed 8-bit range"
+            f" {EXPONENT_MIN}..{EXPONENT_MAX}"
+        )
     if value is None or math.isnan(value):
         return _STRUCT.pack(NAN)
     if math.isinf(value):
         return _STRUCT.pack(POSITIVE_INFINITY if value > 0 else NEGATIVE_INFINITY)
-    while True:
-        mantissa = round(value * 10.0 ** (-exponent))
-        if _MANTISSA_MIN <= mantissa <= _MANTISSA_MAX:
-            break
+    while (mantissa := _mantissa(value, exponent)) is None:
         exponent += 1
-        if exponent > 127:
-            return _STRUCT.pack(POSITIVE_INFINITY if value > 0 else NEGATIVE_INFINITY)
+        if exponent > EXPONENT_MAX:
+            raise ValueError(
+                f"{value!r} does not fit a FLOAT: its mantissa needs more than 24 bits"
+                f" even with exponent {EXPONENT_MAX}"
+            )
     if mantissa == 0:
         exponent = 0 if exponent > 0 else exponent
     return _STRUCT.pack(((exponent & 0xFF) << 24) | (mantissa & 0xFFFFFF))
+
+
+def _mantissa(value: float, exponent: int) -> int | None:
+    """``value`` / 10**exponent rounded, or None if that is not a 24-bit non-special value."""
+    scaled = value * 10.0 ** (-exponent)
+    if math.isinf(scaled):
+        return None
+    mantissa = round(scaled)
+    return mantissa if _MANTISSA_MIN <= mantissa <= _MANTISSA_MAX else None
 
 
 def decode_float(data: bytes, message: str = "IEEE-11073 FLOAT") -> float | None:

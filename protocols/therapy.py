@@ -515,6 +515,14 @@ class Advertisement:
     _LAYOUT: ClassVar[struct.Struct] = struct.Struct("<BBH")
     NAME: ClassVar[str] = "advertisement"
 
+    @classmethod
+    def for_feature(cls, feature: Feature) -> Advertisement:
+        """What a device with this Feature advertises. The field is the maximum *optical*
+        power: a belt's Feature maximum, 0 for pads (their Feature maximum is the drive of
+        the heater or cooler, which is no optical power)."""
+        optical_mw = feature.max_power_mw if feature.kind == DeviceKind.LIGHT_BELT else 0
+        return cls(feature.kind, optical_mw)
+
     @property
     def kind_name(self) -> str:
         """The product name of the kind: heat-pad, thermal-pad, light-belt-800, ..."""

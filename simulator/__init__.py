@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from simulator.firmware import FaultKind, ScheduledFault
     from simulator.peripheral import EventLog, SimClock, SimulatedDevice
+    from simulator.security import DEFAULT_PAIRING_WINDOW_S, PairingWindow
     from simulator.specs import (
         DEVICE_KINDS,
         FAULT_KINDS,
@@ -29,6 +30,8 @@ _WHERE = {
     "EventLog": "simulator.peripheral",
     "SimClock": "simulator.peripheral",
     "SimulatedDevice": "simulator.peripheral",
+    "DEFAULT_PAIRING_WINDOW_S": "simulator.security",
+    "PairingWindow": "simulator.security",
     "DEVICE_KINDS": "simulator.specs",
     "FAULT_KINDS": "simulator.specs",
     "DeviceSpec": "simulator.specs",
@@ -40,11 +43,13 @@ _WHERE = {
 }
 
 __all__ = [
+    "DEFAULT_PAIRING_WINDOW_S",
     "DEVICE_KINDS",
     "FAULT_KINDS",
     "DeviceSpec",
     "EventLog",
     "FaultKind",
+    "PairingWindow",
     "ScheduledFault",
     "SimClock",
     "SimulatedDevice",

@@ -39,6 +39,7 @@ from protocols import LeaseConfig, ProtocolError, ResultCode, kind_name, uuids
 from protocols.therapy import Advertisement
 from simulator.firmware import Firmware, FirmwareEvent, LinkDrop, Rebooted, StateChanged
 from simulator.radio import RadioController
+from simulator.security import PairingWindow, require_bond, secure, watch_pairing
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +92,76 @@ class EventLog:
         self.stream.flush()
 
 
+# Advertising: legacy PDUs (ADV_IND: connectable, scannable, undirected) that every scanner
+# sees, Bluetooth 4.x adapters and ESP32 proxies included, plus an extended set with it all
+# in one PDU, for Bluetooth 5 scanners (passive ones too: no scan request needed) - and for
+# the virtual radio, whose emulated controllers (bumble 0.0.236) send no scan responses.
+LEGACY_DATA_MAX = 31  # Core Vol 6 Part B 2.3.1: a legacy PDU's AdvData or ScanRspData
+_LEGACY_ADVERTISING = AdvertisingEventProperties(
+    is_connectable=True, is_scannable=True, is_legacy=True
+)
+_EXTENDED_ADVERTISING = AdvertisingEventProperties(  # connectable, so not scannable
+    is_connectable=True, is_scannable=False, is_legacy=False
+)
+_FLAGS = (AdvertisingData.FLAGS, bytes([0x06]))  # LE General Discoverable, no BR/EDR
+_THERAPY_SERVICE = (
+    AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS,
+    bytes(UUID(uuids.THERAPY_SERVICE)),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AdvertisingPayloads:
+    """What a device advertises, as AD structures (docs/protocol.md, Advertising)."""
+
+    legacy_data: bytes  # flags, Therapy service, kind: what a passive scanner needs (29 B)
+    scan_response: bytes  # the name and, when it fits after the name, the battery level
+    extended_data: bytes  # all of it in one extended advertisement, no scan response
+
+
+def advertising_payloads(
+    name: str, advertisement: Advertisement, battery_pct: int
+) -> AdvertisingPayloads:
+    """The advertising data of a device named ``name``; the battery as Battery Service
+    (0x180F) service data, one byte in %."""
+    kind = (
+        AdvertisingData.MANUFACTURER_SPECIFIC_DATA,
+        uuids.COMPANY_ID.to_bytes(2, "little") + advertisement.encode(),
+    )
+    battery = (
+        AdvertisingData.SERVICE_DATA_16_BIT_UUID,
+        _BATTERY_SERVICE_UUID16.to_bytes(2, "little") + bytes([battery_pct]),
+    )
+    scan_response = [_legacy_name(name)]
+    if len(bytes(AdvertisingData([*scan_response, battery]))) <= LEGACY_DATA_MAX:
+        scan_response.append(battery)
+    return AdvertisingPayloads(
+        legacy_data=bytes(AdvertisingData([_FLAGS, _THERAPY_SERVICE, kind])),
+        scan_response=bytes(AdvertisingData(scan_response)),
+        extended_data=bytes(
+            AdvertisingData(
+                [
+                    _FLAGS,
+                    _THERAPY_SERVICE,
+                    (AdvertisingData.COMPLETE_LOCAL_NAME, name.encode()),
+                    kind,
+                    battery,
+                ]
+            )
+        ),
+    )
+
+
+def _legacy_name(name: str) -> tuple[int, bytes]:
+    """The Complete Local Name if it fits a scan response, else the Shortened Local Name:
+    as many whole UTF-8 characters as fit."""
+    raw = name.encode()
+    room = LEGACY_DATA_MAX - 2  # an AD structure's length and type bytes
+    if len(raw) <= room:
+        return AdvertisingData.COMPLETE_LOCAL_NAME, raw
+    return AdvertisingData.SHORTENED_LOCAL_NAME, raw[:room].decode(errors="ignore").encode()
+
+
 class SimulatedDevice:
     """One simulated device: controller on the link, host, GATT server, firmware loop."""
 
@@ -103,8 +174,10 @@ class SimulatedDevice:
         *,
         serial_number: str,
         event_log: EventLog | None = None,
+        pairing: PairingWindow | None = None,
     ) -> None:
         self.name = name
+        self.pairing = pairing or PairingWindow(None)
         self.firmware = firmware
         self.clock = clock
         self.address = address_for(name)
@@ -120,10 +193,11 @@ class SimulatedDevice:
         self.ready = asyncio.Event()
         self._cp_busy = False
         self._down_until_s = 0.0
-        self._advertising_set: AdvertisingSet | None = None
+        self._advertising_sets: list[AdvertisingSet] = []  # legacy, then extended
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_battery = -1
         self._build_services(serial_number)
+        secure(self.device, self.pairing, self._log)
         self.device.on(self.device.EVENT_CONNECTION, self._on_connection)
 
     # ------------------------------------------------------------------ GATT
@@ -134,10 +208,12 @@ class SimulatedDevice:
         self.feature_char = gatt.Characteristic(
             uuids.FEATURE, rw.READ, gatt.Characteristic.READABLE, self.firmware.feature.encode()
         )
+        # The Control Point and the Lease: only a bonded peer over an encrypted link.
+        bonded_write = gatt.Characteristic.WRITEABLE | gatt.Characteristic.WRITE_REQUIRES_ENCRYPTION
         self.control_point_char: gatt.Characteristic[bytes] = gatt.Characteristic(
             uuids.CONTROL_POINT,
             rw.WRITE | rw.INDICATE,
-            gatt.Characteristic.WRITEABLE,
+            bonded_write,
             gatt.CharacteristicValue(read=self._refuse_read, write=self._on_control_point_write),
         )
         self.status_char: gatt.Characteristic[bytes] = gatt.Characteristic(
@@ -149,7 +225,7 @@ class SimulatedDevice:
         self.lease_char: gatt.Characteristic[bytes] = gatt.Characteristic(
             uuids.LEASE,
             rw.READ | rw.WRITE,
-            gatt.Characteristic.READABLE | gatt.Characteristic.WRITEABLE,
+            gatt.Characteristic.READABLE | bonded_write,
             gatt.CharacteristicValue(
                 read=lambda _conn: LeaseConfig(self.firmware.lease_ms).encode(),
                 write=self._on_lease_write,
@@ -174,7 +250,8 @@ class SimulatedDevice:
     def _refuse_read(self, _connection: Connection) -> bytes:
         raise ATT_Error(ErrorCode.READ_NOT_PERMITTED, self.control_point_char.handle)
 
-    def _on_control_point_write(self, connection: Connection, value: bytes) -> None:
+    async def _on_control_point_write(self, connection: Connection, value: bytes) -> None:
+        await require_bond(self.device, self.control_point_char.handle, connection)
         # As the Fitness Machine Control Point: indications must be on, one procedure at a time.
         cccd = self.device.gatt_server.read_cccd(connection, self.control_point_char)
         if not int.from_bytes(cccd or b"\0\0", "little") & _INDICATIONS:
@@ -196,7 +273,8 @@ class SimulatedDevice:
         except Exception as exc:  # the link may be gone; the firmware has acted already
             logger.debug("indication to %s failed: %s", connection, exc)
 
-    def _on_lease_write(self, _connection: Connection, value: bytes) -> None:
+    async def _on_lease_write(self, connection: Connection, value: bytes) -> None:
+        await require_bond(self.device, self.lease_char.handle, connection)
         try:
             config = LeaseConfig.decode(bytes(value))
         except ProtocolError as exc:
@@ -209,69 +287,75 @@ class SimulatedDevice:
 
     # ------------------------------------------------------------------ radio
 
-    def advertising_data(self) -> bytes:
-        """Flags, the Therapy service, name, kind (manufacturer data) and, as Battery Service
-        (0x180F) service data, the battery level in % - what Battery Level reads."""
-        feature = self.firmware.feature
-        info = Advertisement(feature.kind, feature.max_power_mw)
-        return bytes(
-            AdvertisingData(
-                [
-                    (AdvertisingData.FLAGS, bytes([0x06])),  # LE General Discoverable, no BR/EDR
-                    (
-                        AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS,
-                        bytes(UUID(uuids.THERAPY_SERVICE)),
-                    ),
-                    (AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode()),
-                    (
-                        AdvertisingData.MANUFACTURER_SPECIFIC_DATA,
-                        uuids.COMPANY_ID.to_bytes(2, "little") + info.encode(),
-                    ),
-                    (
-                        AdvertisingData.SERVICE_DATA_16_BIT_UUID,
-                        _BATTERY_SERVICE_UUID16.to_bytes(2, "little")
-                        + bytes([self.firmware.status().battery_pct]),
-                    ),
-                ]
-            )
+    def advertising_data(self) -> AdvertisingPayloads:
+        """The advertising data, scan response and extended advertising data for now: the
+        battery level is what Battery Level reads."""
+        return advertising_payloads(
+            self.name,
+            Advertisement.for_feature(self.firmware.feature),
+            self.firmware.status().battery_pct,
         )
 
     async def _start_advertising(self) -> None:
-        """Advertise (again) unless connected or down, with the current advertising data:
-        the battery level may have changed since the set was created."""
+        """Advertise (again) unless connected or down, with the current data in both sets:
+        the battery level may have changed since they were created."""
         if self.device.connections or self.clock.now() < self._down_until_s:
             return
-        data = self.advertising_data()
-        if self._advertising_set is None:
-            properties = AdvertisingEventProperties(
-                is_connectable=True, is_scannable=False, is_legacy=False
-            )
-            self._advertising_set = await self.device.create_advertising_set(
-                advertising_parameters=AdvertisingParameters(
-                    advertising_event_properties=properties,
-                    primary_advertising_interval_min=ADVERTISING_INTERVAL_MS,
-                    primary_advertising_interval_max=ADVERTISING_INTERVAL_MS,
-                ),
-                advertising_data=data,
-            )
+        payloads = self.advertising_data()
+        wanted = [
+            (_LEGACY_ADVERTISING, payloads.legacy_data, payloads.scan_response),
+            (_EXTENDED_ADVERTISING, payloads.extended_data, b""),
+        ]
+        if not self._advertising_sets:
+            self._advertising_sets = [
+                await self._create_advertising_set(properties, data, scan_response)
+                for properties, data, scan_response in wanted
+            ]
             return
-        if self._advertising_set.advertising_data != data:
-            await self._advertising_set.set_advertising_data(data)
-        if not self._advertising_set.enabled:
-            await self._advertising_set.start()
+        for advertising_set, (_, data, scan_response) in zip(
+            self._advertising_sets, wanted, strict=True
+        ):
+            if advertising_set.advertising_data != data:
+                await advertising_set.set_advertising_data(data)
+            if advertising_set.scan_response_data != scan_response:
+                await advertising_set.set_scan_response_data(scan_response)
+            if not advertising_set.enabled:
+                await advertising_set.start()
+
+    async def _create_advertising_set(
+        self, properties: AdvertisingEventProperties, data: bytes, scan_response: bytes
+    ) -> AdvertisingSet:
+        """A started advertising set; a connection through it stops the other one too, so a
+        connected device advertises nothing and no second central connects."""
+        advertising_set = await self.device.create_advertising_set(
+            advertising_parameters=AdvertisingParameters(
+                advertising_event_properties=properties,
+                primary_advertising_interval_min=ADVERTISING_INTERVAL_MS,
+                primary_advertising_interval_max=ADVERTISING_INTERVAL_MS,
+            ),
+            advertising_data=data,
+            scan_response_data=scan_response,
+        )
+        advertising_set.on(
+            advertising_set.EVENT_TERMINATION, lambda _status: self._spawn(self._stop_advertising())
+        )
+        return advertising_set
 
     async def _stop_advertising(self) -> None:
-        if self._advertising_set is not None and self._advertising_set.enabled:
-            await self._advertising_set.stop()
+        for advertising_set in self._advertising_sets:
+            if advertising_set.enabled:
+                await advertising_set.stop()
 
     def _on_connection(self, connection: Connection) -> None:
         self._log(event="connected", peer=str(connection.peer_address))
+        watch_pairing(connection, self._log)
         connection.on(connection.EVENT_DISCONNECTION, lambda *_: self._on_disconnection())
 
     def _on_disconnection(self) -> None:
         self._log(event="disconnected")
         self._cp_busy = False
-        self._spawn(self._start_advertising())
+        # The next tick advertises again. (Spawning it here raced the tick's own start and,
+        # at shutdown, left bumble a cancelled HCI command to answer: InvalidStateError.)
 
     async def _drop_links(self, down_s: float) -> None:
         self._down_until_s = self.clock.now() + down_s
@@ -297,6 +381,8 @@ class SimulatedDevice:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), tick_wall_s)
         finally:
+            if self._tasks:  # let HCI commands in flight get their answers first
+                await asyncio.wait(list(self._tasks), timeout=1.0)
             for task in list(self._tasks):
                 task.cancel()
             await self._stop_advertising()

@@ -26,6 +26,7 @@ from simulator.firmware import Firmware, ScheduledFault
 from simulator.pad import PadFirmware
 from simulator.peripheral import EventLog, SimClock, SimulatedDevice, status_interval_ms
 from simulator.radio import RadioController
+from simulator.security import PairingWindow
 from simulator.specs import (
     DEVICE_KINDS,
     DeviceSpec,
@@ -68,7 +69,10 @@ class SimulatorWorld:
         faults: dict[str, list[ScheduledFault]] | None = None,
         time_scale: float = 1.0,
         event_log: EventLog | None = None,
+        pairing_window_s: float | None = None,
     ) -> None:
+        """``pairing_window_s``: how long after the start the devices accept a new bond
+        (wall seconds; None: always - in-process devices are yours)."""
         if not devices:
             raise SimulatorError("give at least one device to simulate")
         names = [spec.name for spec in devices]
@@ -87,6 +91,7 @@ class SimulatorWorld:
         self.faults = faults or {}
         self.time_scale = time_scale
         self.event_log = event_log
+        self.pairing_window_s = pairing_window_s
         self.devices: dict[str, SimulatedDevice] = {}
         self._stack = AsyncExitStack()
         self._stop = asyncio.Event()
@@ -117,6 +122,7 @@ class SimulatorWorld:
                 self._link,
                 serial_number=f"SIM-{seed:08X}",
                 event_log=self.event_log,
+                pairing=PairingWindow(self.pairing_window_s),
             )
             self.devices[spec.name] = device
         for device in self.devices.values():
@@ -141,6 +147,11 @@ class SimulatorWorld:
             for task in ready:
                 task.cancel()
         return self
+
+    def open_pairing(self, seconds: float | None = None) -> None:
+        """Reopen every device's pairing window (the button held on a real one)."""
+        for device in self.devices.values():
+            device.pairing.open(seconds)
 
     async def offer_hci(self, moniker: str) -> str:
         """Serve one more controller on this radio through the bumble transport ``moniker``.

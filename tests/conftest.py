@@ -23,3 +23,12 @@ def private_journal(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     path = tmp_path_factory.mktemp("journal") / "journal.sqlite3"
     monkeypatch.setenv("THERAPYCTL_DB", str(path))
     return path
+
+
+@pytest.fixture(autouse=True)
+def private_bonds(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Every test (and every therapyctl it starts) keeps its bonds in a directory of its own:
+    nothing is written to the user's data directory, and no test is paired by another."""
+    path = tmp_path_factory.mktemp("bonds")
+    monkeypatch.setenv("THERAPYCTL_KEYS", str(path))
+    return path

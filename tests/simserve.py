@@ -28,6 +28,21 @@ class SimServe:
     def address(self, name: str) -> str:
         return next(d["address"] for d in self.devices if d["name"] == name)
 
+    async def pair(self, name: str) -> None:
+        """``therapyctl pair NAME --radio ...`` (the pairing window is open at the start)."""
+        process = await asyncio.create_subprocess_exec(
+            THERAPYCTL,
+            "pair",
+            name,
+            "--radio",
+            self.radio,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0, err.decode()
+        assert out.decode().startswith(f"paired with {name} ")
+
     async def wait_for(self, timeout_s: float = 10.0, **match: Any) -> dict[str, Any]:
         """The first logged event whose fields include ``match``."""
         async with asyncio.timeout(timeout_s):

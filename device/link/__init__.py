@@ -6,6 +6,7 @@ and the link errors. It knows nothing of sessions, the journal or MQTT; it may u
 ``protocols``, bleak, bleak-retry-connector and (lazily) bumble.
 """
 
+from device.link.bonds import BondStoreError, bonds_dir
 from device.link.clock import Clock
 from device.link.driver import DeviceDriver, DeviceIdentity
 from device.link.errors import (
@@ -14,12 +15,14 @@ from device.link.errors import (
     ConnectionFailedError,
     DeviceError,
     LinkLostError,
+    NotPairedError,
 )
 from device.link.gatt import DeviceInfo, TherapyLink
 from device.link.radio import FoundDevice, Radio, find_device, scan
 
 __all__ = [
     "AdapterUnavailableError",
+    "BondStoreError",
     "Clock",
     "CommandTimeoutError",
     "ConnectionFailedError",
@@ -29,8 +32,10 @@ __all__ = [
     "DeviceInfo",
     "FoundDevice",
     "LinkLostError",
+    "NotPairedError",
     "Radio",
     "TherapyLink",
+    "bonds_dir",
     "find_device",
     "scan",
 ]

@@ -18,9 +18,10 @@ bleak internals this relies on are pinned by tests/device/test_bleak_contract.py
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import random
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, cast
 
 from bleak.args import SizedBuffer
@@ -40,9 +41,12 @@ from bumble.device import Advertisement, Connection, Device, Peer
 from bumble.gatt_client import CharacteristicProxy, ServiceProxy
 from bumble.hci import Address
 from bumble.host import Host
+from bumble.keys import JsonKeyStore, MemoryKeyStore, PairingKeys
+from bumble.pairing import PairingConfig, PairingDelegate
 from bumble.transport import open_transport
 from bumble.transport.common import AsyncPipeSink, Transport
 
+from device.link.bonds import BondStoreError, bonds_dir, host_address, random_static_address
 from protocols import TherapyctlError
 
 logger = logging.getLogger(__name__)
@@ -71,19 +75,57 @@ class RadioError(TherapyctlError):
         super().__init__(f"cannot open radio {transport!r}: {reason}")
 
 
-def _random_static_address() -> Address:
-    octets = [random.randrange(256) for _ in range(6)]
-    octets[0] |= 0xC0
-    return Address(":".join(f"{b:02X}" for b in octets), Address.RANDOM_DEVICE_ADDRESS)
+class BondStore(JsonKeyStore):
+    """bumble's JSON key store, with errors in plain words."""
+
+    async def load(self) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, Any]]:
+        try:
+            return await super().load()
+        except (OSError, ValueError, TypeError) as exc:
+            raise BondStoreError(
+                Path(self.filename), f"it is damaged ({exc}); remove it and pair again"
+            ) from exc
+
+    async def save(self, db: dict[str, dict[str, dict[str, Any]]]) -> None:
+        try:
+            await super().save(db)
+        except OSError as exc:
+            raise BondStoreError(Path(self.filename), f"it cannot be written: {exc}") from exc
+
+    async def bonded(self, address: str) -> bool:
+        keys: PairingKeys | None = await self.get(address)
+        return keys is not None
+
+
+def pairing_config() -> PairingConfig:
+    """How this controller pairs: LE Secure Connections, bonding, Just Works (a therapy
+    device has no display or keypad), distributing our identity so the bond survives."""
+    return PairingConfig(
+        sc=True,
+        mitm=False,
+        bonding=True,
+        delegate=PairingDelegate(io_capability=PairingDelegate.NO_OUTPUT_NO_INPUT),
+        identity_address_type=PairingConfig.AddressType.RANDOM,
+    )
 
 
 class BumbleRadio:
     """One bumble host shared by the scanners and clients of this process."""
 
-    def __init__(self, device: Device, description: str, transport: Transport | None) -> None:
+    def __init__(
+        self,
+        device: Device,
+        description: str,
+        transport: Transport | None,
+        *,
+        auto_pair: bool = False,
+    ) -> None:
         self.device = device
         self.description = description
         self._transport = transport
+        # In-process simulated devices are yours: pair with them without being asked.
+        self.auto_pair = auto_pair
+        device.pairing_config_factory = lambda _connection: pairing_config()
         self._scanners = 0
         self.connect_lock = asyncio.Lock()  # bumble allows one pending LE connection
         self.address_types: dict[str, Any] = {}
@@ -95,7 +137,19 @@ class BumbleRadio:
             opened = await open_transport(transport)
         except Exception as exc:  # bumble raises many kinds; all mean "cannot open"
             raise RadioError(transport, str(exc) or type(exc).__name__) from exc
-        device = Device.with_hci("therapyctl", _random_static_address(), opened.source, opened.sink)
+        try:
+            directory = bonds_dir()
+            address = host_address(directory)
+        except BondStoreError:
+            await opened.close()
+            raise
+        device = Device.with_hci(
+            "therapyctl",
+            Address(address, Address.RANDOM_DEVICE_ADDRESS),
+            opened.source,
+            opened.sink,
+        )
+        device.keystore = BondStore(address, str(directory / "keys.json"))
         radio = cls(device, transport, opened)
         try:
             async with asyncio.timeout(10):
@@ -108,12 +162,18 @@ class BumbleRadio:
     @classmethod
     async def attach(cls, controller: Controller) -> BumbleRadio:
         """Be the host of an in-process controller (one on a simulator's virtual radio)."""
-        address = _random_static_address()
+        address = Address(random_static_address(), Address.RANDOM_DEVICE_ADDRESS)
         device = Device(
             name="therapyctl", address=address, host=Host(controller, AsyncPipeSink(controller))
         )
+        device.keystore = MemoryKeyStore()
         await device.power_on()
-        return cls(device, "in-process link", None)
+        return cls(device, "in-process link", None, auto_pair=True)
+
+    async def is_bonded(self, address: str) -> bool:
+        """Whether this radio holds a bond with the device at ``address``."""
+        keystore = self.device.keystore
+        return keystore is not None and await keystore.get(address.upper()) is not None
 
     async def start_scanning(self) -> None:
         self._scanners += 1
@@ -212,9 +272,11 @@ class BleakScannerBumble(BaseBleakScanner):
         super().__init__(detection_callback, service_uuids)
         self._radio = _radio(kwargs)
         self._scanning = False
+        self._advertised: dict[str, AdvertisementData] = {}
 
     async def start(self) -> None:
         self.seen_devices = {}
+        self._advertised = {}
         self._radio.device.on(self._radio.device.EVENT_ADVERTISEMENT, self._on_advertisement)
         self._scanning = True
         await self._radio.start_scanning()
@@ -229,15 +291,33 @@ class BleakScannerBumble(BaseBleakScanner):
         await self._radio.stop_scanning()
 
     def _on_advertisement(self, advertisement: Advertisement) -> None:
-        data = _advertisement_data(advertisement)
+        address = str(advertisement.address).split("/")[0]
+        data = self._merged(address, _advertisement_data(advertisement))
         if not self.is_allowed_uuid(data.service_uuids):
             return
-        address = str(advertisement.address).split("/")[0]
         self._radio.address_types[address] = advertisement.address.address_type
         device = self.create_or_update_device(
             address, address, data.local_name, (self._radio, advertisement.address), data
         )
         self.call_detection_callbacks(device, data)
+
+    def _merged(self, address: str, data: AdvertisementData) -> AdvertisementData:
+        """What ``address`` advertised so far in this scan, each field at its newest value:
+        a device's advertising sets (legacy and extended) each carry a part, as BlueZ, which
+        reports a device's fields merged, shows it."""
+        old = self._advertised.get(address)
+        if old is not None:
+            data = AdvertisementData(
+                local_name=data.local_name or old.local_name,
+                manufacturer_data={**old.manufacturer_data, **data.manufacturer_data},
+                service_data={**old.service_data, **data.service_data},
+                service_uuids=list(dict.fromkeys([*old.service_uuids, *data.service_uuids])),
+                tx_power=old.tx_power if data.tx_power is None else data.tx_power,
+                rssi=data.rssi,
+                platform_data=data.platform_data,
+            )
+        self._advertised[address] = data
+        return data
 
 
 def _translate(exc: Exception, what: str) -> BleakError:
@@ -308,6 +388,7 @@ class BleakClientBumble(BaseBleakClient):
             self._peer = Peer(connection)
             async with asyncio.timeout(self._gatt_timeout_s * 4):
                 await self._peer.request_mtu(PREFERRED_MTU)
+                await self._secure(connection, pair or self._radio.auto_pair)
                 self.services = await self._discover()
         except BleakError:
             await self._abandon()
@@ -392,11 +473,45 @@ class BleakClientBumble(BaseBleakClient):
         except Exception as exc:
             raise _translate(exc, f"disconnecting from {self.address}") from exc
 
+    async def _secure(self, connection: Connection, pair: bool) -> None:
+        """Encrypt with the bond we hold; without one, pair if asked to."""
+        keystore = self._radio.device.keystore
+        if keystore is not None and await keystore.get(str(connection.peer_address)):
+            try:
+                await connection.encrypt()
+                return
+            except Exception as exc:  # the device no longer has our bond
+                logger.info("%s: encrypting with the stored bond failed: %s", self.address, exc)
+                if not pair:
+                    return
+        if pair:
+            await self._pair(connection)
+
+    async def _pair(self, connection: Connection) -> None:
+        try:
+            async with asyncio.timeout(self._gatt_timeout_s * 3):
+                await connection.pair()
+        except Exception as exc:
+            raise BleakError(
+                f"the device did not accept pairing ({exc or type(exc).__name__}): open its"
+                " pairing window (hold its button; for `sim serve`, restart it or send it"
+                " SIGUSR1) and pair again"
+            ) from exc
+
     async def pair(self, *args: Any, **kwargs: Any) -> None:
-        raise BleakError("pairing is not supported by the bumble backend")
+        """Pair and bond (LE Secure Connections, Just Works); the keys are kept."""
+        connection = self._connection
+        if connection is None:
+            raise BleakError(f"not connected to {self.address}")
+        await self._pair(connection)
 
     async def unpair(self) -> None:
-        raise BleakError("pairing is not supported by the bumble backend")
+        """Forget the bond (this side) and disconnect."""
+        keystore = self._radio.device.keystore
+        if keystore is not None:
+            with contextlib.suppress(KeyError):
+                await keystore.delete(str(self._peer_address))
+        await self.disconnect()
 
     def _require_peer(self) -> Peer:
         if self._peer is None:

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 
 from device.link.clock import Clock
-from device.link.errors import ConnectionFailedError, DeviceError, LinkLostError
+from device.link.errors import ConnectionFailedError, DeviceError, LinkLostError, NotPairedError
 from device.link.gatt import TherapyLink
 from device.link.radio import FoundDevice, Radio, find_device
 from protocols import (
@@ -104,7 +104,8 @@ class DeviceDriver:
         return self._link is not None and not self._link.lost.is_set()
 
     async def connect(self) -> None:
-        """Connect, read Device Information and Feature."""
+        """Connect, read Device Information and Feature. A device this controller holds no
+        bond with is refused at once (NotPairedError), before any command is sent."""
         if isinstance(self.target, str):
             self.target = await find_device(self.radio, self.target, self.connect_timeout_s)
         self._link = await TherapyLink.connect(
@@ -113,6 +114,9 @@ class DeviceDriver:
             timeout_s=self.connect_timeout_s,
             operation_timeout_s=self.operation_timeout_s,
         )
+        if not self.radio.pairs_automatically and await self.radio.is_bonded(self.target) is False:
+            await self.close()
+            raise NotPairedError(self.target.address, self.target.name, self.radio.transport)
         if self.feature is None:
             self.feature = await self._link.read_feature()
             self._adopt_time_scale(self.feature.time_scale)

@@ -38,6 +38,20 @@ class LinkLostError(DeviceError):
         super().__init__(f"{address}: {reason}")
 
 
+class NotPairedError(DeviceError):
+    """The device takes commands only from a bonded controller, and this is not one."""
+
+    def __init__(self, address: str, name: str, radio: str | None = None) -> None:
+        self.address = address
+        self.name = name
+        self.radio = radio
+        hint = f" --radio {radio}" if radio else ""
+        super().__init__(
+            f"{name} ({address}) is not paired with this controller: open its pairing window"
+            f" and run `therapyctl pair {name}{hint}`"
+        )
+
+
 class CommandTimeoutError(DeviceError):
     """A GATT operation got no answer in time."""
 

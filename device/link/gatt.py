@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bleak import BleakClient
-from bleak.exc import BleakError
+from bleak.exc import BleakError, BleakGATTProtocolError
 from bleak_retry_connector import establish_connection
 
 from device.link.errors import (
@@ -23,6 +23,7 @@ from device.link.errors import (
     ConnectionFailedError,
     DeviceError,
     LinkLostError,
+    NotPairedError,
 )
 from device.link.radio import FoundDevice, Radio, client_class, find_device
 from protocols import Feature, LeaseConfig, ProtocolError, Request, Response, Status, uuids
@@ -158,6 +159,9 @@ class TherapyLink:
                 except BleakError as exc:
                     if self.lost.is_set() or not self.client.is_connected:
                         raise LinkLostError(self.address, f"{what}: {exc}") from exc
+                    if _needs_bond(exc):
+                        name = self.found.name if self.found else self.address
+                        raise NotPairedError(self.address, name) from exc
                     raise DeviceError(f"{self.address}: {what} failed: {exc}") from exc
         finally:
             coro.close()  # a no-op once it ran; frees it if we never got to run it
@@ -233,7 +237,34 @@ class TherapyLink:
         finally:
             self._status_queues.remove(queue)
 
+    async def pair(self) -> None:
+        """Pair and bond with the device (its pairing window must be open)."""
+        try:
+            async with asyncio.timeout(self.operation_timeout_s * 6):
+                await self.client.pair()
+        except (BleakError, TimeoutError) as exc:
+            raise DeviceError(f"{self.address}: {exc}") from exc
+
+    async def unpair(self) -> None:
+        """Forget the bond with the device."""
+        try:
+            async with asyncio.timeout(self.operation_timeout_s * 2):
+                await self.client.unpair()
+        except (BleakError, TimeoutError) as exc:
+            raise DeviceError(f"{self.address}: forgetting the bond failed: {exc}") from exc
+
     async def disconnect(self) -> None:
         with contextlib.suppress(BleakError, TimeoutError, OSError):
             async with asyncio.timeout(self.operation_timeout_s):
                 await self.client.disconnect()
+
+
+# ATT errors that mean "only a bonded, encrypted peer may do this".
+_BOND_ERRORS = (0x05, 0x08, 0x0C, 0x0F)  # authentication, authorization, key size, encryption
+
+
+def _needs_bond(exc: BleakError) -> bool:
+    if isinstance(exc, BleakGATTProtocolError) and int(exc.args[0]) in _BOND_ERRORS:
+        return True
+    text = str(exc).lower()  # BlueZ says it in words
+    return "insufficient authentication" in text or "insufficient encryption" in text

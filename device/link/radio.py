@@ -7,7 +7,7 @@ Everything here uses bleak's public API (``BleakScanner``, ``BleakClient``); a
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from bleak import BleakClient, BleakScanner
@@ -51,6 +51,29 @@ class Radio:
         return cls(await BumbleRadio.attach(controller))  # type: ignore[arg-type]
 
     @property
+    def transport(self) -> str | None:
+        """The bumble transport moniker (None: the system's adapter or in-process)."""
+        if self.bumble is None or self.bumble.description == "in-process link":
+            return None
+        return self.bumble.description
+
+    @property
+    def pairs_automatically(self) -> bool:
+        """In-process simulated devices are yours: they are paired without asking."""
+        return self.bumble is not None and self.bumble.auto_pair
+
+    async def is_bonded(self, found: FoundDevice) -> bool | None:
+        """Whether this controller holds a bond with ``found`` (None: cannot tell)."""
+        if self.bumble is not None:
+            if self.bumble.auto_pair:
+                return None  # in-process devices are paired as they connect
+            return await self.bumble.is_bonded(found.address)
+        details = found.ble_device.details
+        props = details.get("props") if isinstance(details, dict) else None
+        paired = props.get("Paired") if isinstance(props, dict) else None
+        return paired if isinstance(paired, bool) else None
+
+    @property
     def description(self) -> str:
         return self.bumble.description if self.bumble else "system Bluetooth adapter"
 
@@ -89,6 +112,7 @@ class FoundDevice:
     rssi: int
     ble_device: BLEDevice
     battery_pct: int | None = None  # advertised Battery Service data; None if not advertised
+    bonded: bool | None = None  # this controller holds a bond with it (None: cannot tell)
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -97,6 +121,7 @@ class FoundDevice:
             "kind": self.kind,
             "rssi": self.rssi,
             "battery_pct": self.battery_pct,
+            "bonded": self.bonded,
         }
 
 
@@ -141,6 +166,7 @@ async def scan(radio: Radio, timeout_s: float = 5.0) -> list[FoundDevice]:
             raise AdapterUnavailableError(str(exc) or type(exc).__name__) from exc
         raise DeviceError(f"scan failed on {radio.description}: {exc}") from exc
     found = [f for d, a in seen.values() if (f := _found(d, a)) is not None]
+    found = [replace(f, bonded=await radio.is_bonded(f)) for f in found]
     return sorted(found, key=lambda f: (-f.rssi, f.name))
 
 

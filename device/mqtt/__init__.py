@@ -17,7 +17,13 @@ from device.mqtt.commands import (
 from device.mqtt.monitor import MonitoredDevice, MonitorModel, watch_broker
 from device.mqtt.remote import RemoteController
 from device.mqtt.reporter import MqttReporter
-from device.mqtt.settings import MqttAuthError, MqttConfigError, MqttSettings, MqttTlsError
+from device.mqtt.settings import (
+    MqttAuthError,
+    MqttConfigError,
+    MqttNodeTakenError,
+    MqttSettings,
+    MqttTlsError,
+)
 from device.mqtt.topics import DEFAULT_PREFIX, DISCOVERY_PREFIX, device_slug
 
 __all__ = [
@@ -31,6 +37,7 @@ __all__ = [
     "MqttAuthError",
     "MqttBridge",
     "MqttConfigError",
+    "MqttNodeTakenError",
     "MqttReporter",
     "MqttSettings",
     "MqttTlsError",

@@ -36,6 +36,20 @@ class MqttAuthError(TherapyctlError):
     """The broker refused this controller's credentials."""
 
 
+class MqttNodeTakenError(TherapyctlError):
+    """Another live controller already reports as this node id on the broker."""
+
+    def __init__(self, node: str, broker: str, holder: str = "") -> None:
+        self.node = node
+        self.broker = broker
+        self.holder = holder  # "pid 123 on host-a", or empty when it did not say
+        who = f" ({holder})" if holder else ""
+        super().__init__(
+            f"another controller{who} is already reporting as node {node!r} on the MQTT broker"
+            f" {broker}; give this one its own node id (--mqtt-node)"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class MqttSettings:
     host: str

@@ -1,6 +1,9 @@
 """The topic schema, under ``PREFIX`` (default ``therapyctl``) and a controller's node id::
 
     PREFIX/NODE/availability               "online" / "offline"     retained, QoS 1, Last Will
+    PREFIX/NODE/owner                      the controller holding   retained, QoS 1
+                                           NODE: {"token", "pid", "host"}
+    PREFIX/NODE/owner/ping                 "is NODE held?" (in/out) never retained
     PREFIX/NODE/DEVICE/state               device + session state   retained, QoS 1
     PREFIX/NODE/DEVICE/telemetry           one object per Status    QoS 0
     PREFIX/NODE/DEVICE/event               session events           QoS 1
@@ -9,7 +12,8 @@
     PREFIX/NODE/DEVICE/command/response    answers                  QoS 1
 
 DEVICE is the device's address without colons. Home Assistant discovery configs go under
-``homeassistant/``.
+``homeassistant/`` (see :mod:`device.mqtt.discovery`). One controller reports as a node at a
+time; how a second one is refused is in :mod:`device.mqtt.bridge`.
 """
 
 from __future__ import annotations

@@ -134,6 +134,7 @@ GOLDEN = [
     ("800103", Response.decode, Response(Opcode.START, ResultCode.INVALID_PARAMETER)),
     ("1027", LeaseConfig.decode, LeaseConfig(10000)),
     ("01032003", Advertisement.decode, Advertisement(DeviceKind.LIGHT_BELT, 800)),
+    ("01010000", Advertisement.decode, Advertisement(DeviceKind.HEAT_PAD, 0)),
 ]
 
 

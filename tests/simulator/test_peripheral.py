@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 import pytest
 from bumble.att import ATT_Error, ErrorCode
@@ -10,6 +11,7 @@ from bumble.core import UUID
 from bumble.device import Device, Peer
 from bumble.hci import Address
 from bumble.host import Host
+from bumble.keys import MemoryKeyStore, PairingKeys
 from bumble.transport.common import AsyncPipeSink
 
 from protocols import (
@@ -25,19 +27,33 @@ from protocols import (
     uuids,
 )
 from simulator import DEVICE_KINDS, DeviceSpec, SimulatorWorld, parse_fault
-from simulator.peripheral import SimClock, address_for, status_interval_ms
+from simulator.peripheral import SimClock, SimulatedDevice, address_for, status_interval_ms
+
+
+@dataclass(frozen=True)
+class BondedLink:
+    """Stands in for an encrypted connection from a bonded peer (the callbacks' view)."""
+
+    peer_address: str = "C0:FF:EE:00:00:01"
+    is_encrypted: bool = True
+
+
+async def bonded(device: SimulatedDevice) -> BondedLink:
+    link = BondedLink()
+    await device.device.keystore.update(link.peer_address, PairingKeys())
+    return link
 
 
 async def test_control_point_takes_one_procedure_at_a_time() -> None:
     """A second write before the first one's indication goes out: Procedure Already In Progress."""
     async with SimulatorWorld([DeviceSpec("heat-pad", "pad")]) as world:
         device = world.devices["pad"]
-        bearer = object()  # a subscriber with indications on (CCCD 0x0002)
+        link = await bonded(device)  # a bonded subscriber with indications on (CCCD 0x0002)
         server = device.device.gatt_server
-        server.subscribers[bearer] = {device.control_point_char.handle: b"\x02\x00"}  # type: ignore[index]
-        device._on_control_point_write(bearer, Stop().encode())  # type: ignore[arg-type]
+        server.subscribers[link] = {device.control_point_char.handle: b"\x02\x00"}  # type: ignore[index]
+        await device._on_control_point_write(link, Stop().encode())  # type: ignore[arg-type]
         with pytest.raises(ATT_Error) as busy:
-            device._on_control_point_write(bearer, Stop().encode())  # type: ignore[arg-type]
+            await device._on_control_point_write(link, Stop().encode())  # type: ignore[arg-type]
         assert busy.value.error_code == ErrorCode.PROCEDURE_ALREADY_IN_PROGRESS
 
 
@@ -45,8 +61,9 @@ async def test_lease_write_of_the_wrong_length_is_an_att_error() -> None:
     """Three bytes to the 2-byte Lease: Invalid Attribute Value Length; lease unchanged."""
     async with SimulatorWorld([DeviceSpec("heat-pad", "pad")]) as world:
         device = world.devices["pad"]
+        link = await bonded(device)
         with pytest.raises(ATT_Error) as wrong:
-            device._on_lease_write(object(), b"\x10\x27\x00")  # type: ignore[arg-type]
+            await device._on_lease_write(link, b"\x10\x27\x00")  # type: ignore[arg-type]
         assert wrong.value.error_code == ErrorCode.INVALID_ATTRIBUTE_LENGTH
         assert LeaseConfig(device.firmware.lease_ms) == LeaseConfig(10_000)
 
@@ -103,8 +120,10 @@ async def test_status_garbage_reaches_a_client_as_bytes_that_fail_to_decode() ->
             address=Address("F0:11:22:33:44:55"),
             host=Host(controller, AsyncPipeSink(controller)),
         )
+        central.keystore = MemoryKeyStore()
         await central.power_on()
         connection = await central.connect(world.devices["pad"].address, timeout=5)
+        await connection.pair()  # only a bonded peer may start a session
         peer = Peer(connection)
         await peer.request_mtu(247)  # a Status is 24 bytes: more than the default MTU allows
         await peer.discover_all()

@@ -70,6 +70,7 @@ async def test_fault_given_to_sim_serve_trips_the_cutout() -> None:
         await Radio.open(serve.radio) as radio,
     ):
         link = await TherapyLink.connect(radio, (await scan(radio, 0.5))[0])
+        await link.pair()  # within the pairing window that opens as sim serve starts
         await link.set_lease(60_000)
         assert (await link.request(Start(Mode.HEAT, 0, 38.0, 1800))).result == ResultCode.SUCCESS
         event = None

@@ -39,8 +39,9 @@ async def start_bridge(
     settings: MqttSettings | None,
     handler: CommandHandler | None,
 ) -> MqttBridge | None:
-    """Start the MQTT bridge; a broker that refuses our credentials is an error now, one
-    that is down is retried in the background (it never affects a session)."""
+    """Start the MQTT bridge; a broker that refuses our credentials, or another controller
+    already reporting as our node id there, is an error now (before any device is touched);
+    a broker that is down is retried in the background (it never affects a session)."""
     if settings is None:
         return None
     from device.mqtt import MqttBridge
@@ -54,7 +55,7 @@ async def start_bridge(
         await stop_task(task)
 
     stack.push_async_callback(stop)
-    await bridge.wait_first_attempt(5.0)
+    await bridge.wait_first_attempt(10.0)  # connecting, and asking a holder of our node
     return bridge
 
 

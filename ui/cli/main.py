@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ui.cli.devices import scan_command
+from ui.cli.devices import pair_command, scan_command, unpair_command
 from ui.cli.journal import export, history, plot, show
 from ui.cli.mqtt import monitor, serve
 from ui.cli.run import run_command
@@ -27,6 +27,8 @@ def cli(verbose: int) -> None:
 
 for _command in (
     scan_command,
+    pair_command,
+    unpair_command,
     sim_group,
     run_command,
     serve,

@@ -47,17 +47,33 @@ def sim_group() -> None:
     help="Offer a controller on this radio through a bumble transport, "
     "e.g. tcp-server:127.0.0.1:9001 (repeatable).",
 )
+@click.option(
+    "--pairing-window",
+    "pairing_window_s",
+    type=click.FloatRange(0, 24 * 3600),
+    default=120.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Accept new bonds this long after the start (a real device: its button held 3 s);"
+    " SIGUSR1 opens the window again (for this long, or 120 s if 0).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Log events as JSON lines on stdout.")
 def sim_serve(
     devices: tuple[str, ...],
     faults: tuple[str, ...],
     time_scale: float,
     hcis: tuple[str, ...],
+    pairing_window_s: float,
     as_json: bool,
 ) -> None:
-    """Run simulated devices on a virtual radio until interrupted."""
+    """Run simulated devices on a virtual radio until interrupted.
+
+    Only a bonded controller can turn a device's output on: pair with `therapyctl pair NAME
+    --radio ...` while the pairing window is open.
+    """
     import asyncio
     import contextlib
+    import signal
 
     import simulator
 
@@ -77,15 +93,32 @@ def sim_serve(
     async def main() -> None:
         log = simulator.EventLog() if as_json else None
         world = simulator.SimulatorWorld(
-            specs, faults=by_device, time_scale=time_scale, event_log=log
+            specs,
+            faults=by_device,
+            time_scale=time_scale,
+            event_log=log,
+            pairing_window_s=pairing_window_s,
         )
+
+        # The button held: the window opens for its length (two minutes if that is zero).
+        reopen_s = pairing_window_s or simulator.DEFAULT_PAIRING_WINDOW_S
+
+        def reopen() -> None:
+            world.open_pairing(reopen_s)
+            if log is not None:
+                log.write(event="pairing_window", open_s=reopen_s)
+            else:
+                click.echo(f"pairing window open for {reopen_s:g} s")
+
         async with world:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, reopen)
             clients = [await world.offer_hci(moniker) for moniker in hcis]
             ready = {
                 "event": "ready",
                 "hci": list(hcis),
                 "radio": clients,
                 "time_scale": time_scale,
+                "pairing_window_s": pairing_window_s,
                 "devices": [
                     {"name": d.name, "kind": d.kind_name, "address": str(d.address).split("/")[0]}
                     for d in world.devices.values()
@@ -98,6 +131,10 @@ def sim_serve(
                     click.echo(f"simulating {d['kind']} {d['name']} at {d['address']}")
                 click.echo(f"radio offered on {', '.join(hcis)} (time scale {time_scale:g}x)")
                 click.echo(f"connect with: --radio {clients[0]}")
+                click.echo(
+                    f"pair within {pairing_window_s:g} s: therapyctl pair NAME --radio"
+                    f" {clients[0]} (SIGUSR1 opens the window again)"
+                )
                 click.echo("press Ctrl-C to stop")
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.Event().wait()

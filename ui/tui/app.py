@@ -25,7 +25,15 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane
 
 from device.journal import JournalReader, JournalWriter, KnownDevice
-from device.link import Clock, DeviceDriver, FoundDevice, Radio, scan
+from device.link import (
+    Clock,
+    DeviceDriver,
+    FoundDevice,
+    NotPairedError,
+    Radio,
+    TherapyLink,
+    scan,
+)
 from device.safety import Limits
 from device.sessions import UsageLedger
 from protocols import TherapyctlError
@@ -81,6 +89,10 @@ class TherapyCommands(Provider):
             commands.append(
                 (f"Alias for {row.label}", partial(app.ask_alias, row.address), "a name of yours")
             )
+            if row.bonded is False:
+                commands.append(
+                    (f"Pair {row.label}", partial(app.pair, row.address), "bond with the device")
+                )
         return commands
 
     async def discover(self) -> Hits:
@@ -105,6 +117,7 @@ class TherapyApp(App[None]):
         Binding("r", "rescan", "Rescan"),
         Binding("d", "disconnect", "Disconnect"),
         Binding("a", "alias", "Alias"),
+        Binding("b", "pair", "Pair", show=False),
         Binding("s", "start", "Start"),
         Binding("p", "pause", "Pause"),
         Binding("u", "resume", "Resume"),
@@ -220,6 +233,7 @@ class TherapyApp(App[None]):
                 rssi=found.rssi,
                 battery_pct=found.battery_pct,
                 state="in range",
+                bonded=found.bonded,
             )
         for address, known in self.known.items():
             rows.setdefault(address, DeviceRow(address, known.name, known.kind, known.alias))
@@ -301,6 +315,14 @@ class TherapyApp(App[None]):
         async with self._radio_lock:
             try:
                 await driver.connect()
+            except NotPairedError as exc:
+                self.notify(
+                    f"{exc} — or press b here to pair now",
+                    title=f"{label} is not paired",
+                    severity="error",
+                    timeout=15,
+                )
+                return None
             except TherapyctlError as exc:
                 self.notify(str(exc), title=f"cannot connect to {label}", severity="error")
                 return None
@@ -337,6 +359,34 @@ class TherapyApp(App[None]):
     def action_disconnect(self) -> None:
         if (address := self._address_in_view()) is not None:
             self.disconnect(address)
+
+    def action_pair(self) -> None:
+        if (address := self._address_in_view()) is not None:
+            self.pair(address)
+
+    @work(group="connect", exit_on_error=False)
+    async def pair(self, address: str) -> bool:
+        """Bond with a device (its pairing window must be open), so it may be commanded."""
+        backend = await self.ready()
+        found = self.found.get(address)
+        label = self.label_of(address)
+        if found is None:
+            self.notify(f"{label} is not in range; rescan (r) when it is")
+            return False
+        self.notify(f"pairing with {label}...")
+        async with self._radio_lock:
+            try:
+                link = await TherapyLink.connect(backend.radio, found)
+                try:
+                    await link.pair()
+                finally:
+                    await link.disconnect()
+            except TherapyctlError as exc:
+                self.notify(str(exc), title=f"cannot pair with {label}", severity="error")
+                return False
+        self.notify(f"paired with {label}")
+        await self._scan_once()
+        return True
 
     @work(group="connect", exit_on_error=False)
     async def disconnect(self, address: str) -> None:

@@ -86,6 +86,8 @@ async def exercise(radio: Radio, found: FoundDevice) -> None:
     async with client:
         assert client.is_connected
         assert client.mtu_size == 247
+        if not radio.pairs_automatically:
+            await client.pair()  # bleak's public API: only a bonded controller may command
 
         # Standard services: Device Information and Battery.
         service_uuids = {s.uuid for s in client.services}

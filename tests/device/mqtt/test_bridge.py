@@ -90,7 +90,7 @@ async def test_discovery_and_retained_state_reach_a_separate_subscriber(tmp_path
                 for sensor in ("temperature", "remaining", "battery", "state", "end_reason"):
                     _, config, retained = await late.wait_for(
                         lambda t, p, r, s=sensor: (
-                            t == f"homeassistant/sensor/n1_{HEAT_PAD_KEY}/{s}/config"
+                            t == f"homeassistant/sensor/therapyctl_{HEAT_PAD_KEY}/{s}/config"
                         )
                     )
                     assert retained

@@ -214,6 +214,7 @@ def test_tightened_limits_file_is_applied(tmp_path: Path) -> None:
 async def test_signal_during_run_leaves_the_served_device_off(sig: signal.Signals) -> None:
     """Ctrl-C or SIGTERM: the output goes off before exit, as the simulator itself reports."""
     async with sim_serve("--device", "heat-pad:pad", time_scale=20) as serve:
+        await serve.pair("pad")  # only a bonded controller may turn the output on
         process = await asyncio.create_subprocess_exec(
             THERAPYCTL,
             "run",
@@ -282,6 +283,7 @@ async def test_run_on_a_served_device_uses_the_time_scale_the_device_reports() -
     """A `sim serve --time-scale 60` device, run with no --time-scale: the controller runs at
     the device's 60x, so a 2-minute heat session completes after 2 minutes of device time."""
     async with sim_serve("--device", "heat-pad:pad", time_scale=60) as serve:
+        await serve.pair("pad")  # only a bonded controller may turn the output on
         process = await asyncio.create_subprocess_exec(
             THERAPYCTL,
             "run",
@@ -334,3 +336,23 @@ def test_time_scale_without_sim_is_a_usage_error(args: list[str]) -> None:
     assert result.returncode == 2, result.stderr
     assert "--time-scale goes with --sim; a device reports its own time base" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_run_against_an_unpaired_served_device_says_how_to_pair() -> None:
+    """Issue #11: a device takes commands only from a bonded controller. `run` against one
+    this controller has not paired with is one line saying how to pair, exit 1, and the
+    device never turned its output on."""
+    async with sim_serve("--device", "heat-pad:pad", time_scale=60) as serve:
+        process = await asyncio.create_subprocess_exec(
+            THERAPYCTL, "run", "--device", "pad", "--radio", serve.radio, "--mode", "heat",
+            "--minutes", "1", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _out, err = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 1
+        lines = err.decode().strip().splitlines()
+        assert lines[-1] == (
+            "therapyctl: error: pad (" + serve.address("pad") + ") is not paired with this"
+            " controller: open its pairing window and run"
+            f" `therapyctl pair pad --radio {serve.radio}`"
+        )
+        assert not any(e.get("output_on") for e in serve.events)

@@ -81,20 +81,22 @@ async def test_scan_json_includes_the_advertised_battery() -> None:
 
 @pytest.mark.slow
 async def test_scan_table_has_a_battery_column() -> None:
-    """The human-readable table ends in a BATTERY column: ``100 %`` for a fresh device."""
+    """The human-readable table has a BATTERY column (``100 %`` for a fresh device) and ends
+    in BONDED (``no`` before pairing)."""
     async with sim_serve("--device", "heat-pad:pad") as serve:
         result = await _scan(serve.radio)
     assert result.returncode == 0, result.stderr
     header, row = result.stdout.strip().splitlines()
-    assert header.split()[-1] == "BATTERY"
+    assert header.split()[-2:] == ["BATTERY", "BONDED"]
     assert row.startswith("pad ")
-    assert row.endswith(" 100 %")
+    assert row.endswith(" 100 %    no")
 
 
 def test_scan_table_shows_dashes_without_an_advertised_battery(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A device that advertises no battery: ``--`` in the BATTERY column."""
+    """A device that advertises no battery: ``--`` in the BATTERY column (and BONDED, when
+    the radio cannot tell)."""
 
     async def fake_scan(_radio: Radio, _timeout_s: float) -> list[FoundDevice]:
         ble = BLEDevice("C1:22:33:44:55:66", "other", None)
@@ -108,5 +110,5 @@ def test_scan_table_shows_dashes_without_an_advertised_battery(
     result = CliRunner().invoke(cli, ["scan"])
     assert result.exit_code == 0, result.output
     header, row = result.output.strip().splitlines()
-    assert header.split()[-1] == "BATTERY"
-    assert row.split()[-1] == "--"
+    assert header.split()[-2:] == ["BATTERY", "BONDED"]
+    assert row.split()[-2:] == ["--", "--"]

@@ -307,3 +307,41 @@ async def test_the_command_palette_connects_and_starts_by_name() -> None:
         panel = app.panels[address]
         await until(pilot, lambda: panel.summaries)
         assert panel.summaries[0].end_reason.value == "user_stopped"
+
+
+@pytest.mark.slow
+async def test_an_unpaired_device_is_marked_and_paired_from_the_list() -> None:
+    """Issue #11: a served device this controller holds no bond with shows "not paired" in
+    the list; connecting says how to pair; `b` pairs it (within its window) and it then
+    connects."""
+    from tests.simserve import sim_serve
+
+    db_path = Path(os.environ["THERAPYCTL_DB"])
+    async with (
+        sim_serve("--device", "heat-pad:pad", time_scale=SCALE) as serve,
+        await Radio.open(serve.radio) as radio,
+    ):
+        journal = await asyncio.to_thread(JournalWriter, db_path)
+
+        @asynccontextmanager
+        async def backend() -> AsyncIterator[Backend]:
+            yield Backend(radio, journal)
+
+        app = TherapyApp(backend, DEFAULT_LIMITS, db_path=db_path, scan_every_s=0.5)
+        address = serve.address("pad")
+        try:
+            async with app.run_test(size=(120, 40)) as pilot:
+                await until(pilot, lambda: address in app.found)
+                (row,) = [r for r in app.device_rows() if r.address == address]
+                assert row.bonded is False and "not paired (b: pair)" in row.cells()[4]
+                assert await app.connect(address).wait() is None  # refused: not paired
+                assert address not in app.panels
+                await pilot.press("b")  # the list has the focus, the device highlighted
+                await until(pilot, lambda: app.found[address].bonded is True)
+                (row,) = [r for r in app.device_rows() if r.address == address]
+                assert "not paired" not in row.cells()[4]
+                panel = await app.connect(address).wait()
+                assert panel is not None and panel.driver.connected
+                await panel.driver.close()
+        finally:
+            await asyncio.to_thread(journal.close)

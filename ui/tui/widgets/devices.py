@@ -22,6 +22,7 @@ class DeviceRow:
     rssi: int | None = None
     battery_pct: int | None = None
     state: str = "not in range"
+    bonded: bool | None = None  # False: this controller must pair before it may command it
 
     @property
     def label(self) -> str:
@@ -34,7 +35,7 @@ class DeviceRow:
             self.kind,
             "--" if self.rssi is None else f"{self.rssi} dBm",
             "--" if self.battery_pct is None else f"{self.battery_pct} %",
-            self.state,
+            self.state + (", not paired (b: pair)" if self.bonded is False else ""),
             self.address,
         )
 
