@@ -47,6 +47,7 @@ class SessionRow(NamedTuple):
     cem43_minutes: float | None
     energy_j: float | None
     time_scale: float
+    refused: bool = False  # a refused request on record: nothing was turned on
 
     @property
     def what(self) -> str:
@@ -72,6 +73,7 @@ class SessionRow(NamedTuple):
             "max_temperature_c": self.max_temperature_c,
             "min_temperature_c": self.min_temperature_c,
             "cem43_minutes": self.cem43_minutes,
+            "refused": bool(self.refused),
             "energy_j": self.energy_j,
             "time_scale": self.time_scale,
         }
@@ -101,7 +103,8 @@ _SESSION_COLUMNS = (
     "s.id AS session_id, s.started_at, s.ended_at, d.name AS device_name,"
     " d.address AS device_address, d.kind AS device_kind, s.mode, s.plan,"
     " s.requested_minutes, s.planned_minutes, s.actual_minutes, s.end_reason, s.end_detail,"
-    " s.max_temperature_c, s.min_temperature_c, s.cem43_minutes, s.energy_j, s.time_scale"
+    " s.max_temperature_c, s.min_temperature_c, s.cem43_minutes, s.energy_j, s.time_scale,"
+    " {refused}"
 )
 
 
@@ -120,6 +123,17 @@ class JournalReader:
             raise translate_error(str(path), exc) from exc
         if unfinished:
             self._close_interrupted()
+        # Readers never migrate: an older journal has no refusals or aliases yet.
+        self._has_refused = self._has_column("sessions", "refused")
+        self._has_alias = self._has_column("devices", "alias")
+        self._columns = _SESSION_COLUMNS.format(
+            refused="s.refused" if self._has_refused else "0 AS refused"
+        )
+
+    def _has_column(self, table: str, column: str) -> bool:
+        return bool(
+            self._query(f"SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?", (column,))
+        )
 
     def _close_interrupted(self) -> None:
         """Any start of therapyctl closes sessions left open by a dead process (if it can
@@ -151,11 +165,17 @@ class JournalReader:
             raise translate_error(str(self.path), exc) from exc
 
     def sessions(
-        self, *, device: str | None = None, since: date | None = None, limit: int | None = None
+        self,
+        *,
+        device: str | None = None,
+        since: date | None = None,
+        limit: int | None = None,
+        include_refused: bool = False,
     ) -> list[SessionRow]:
-        where, params = self._filters(device, since)
+        """Sessions, newest first; refused requests only with ``include_refused``."""
+        where, params = self._filters(device, since, include_refused=include_refused)
         sql = (
-            f"SELECT {_SESSION_COLUMNS} FROM sessions s JOIN devices d ON d.id = s.device_id"
+            f"SELECT {self._columns} FROM sessions s JOIN devices d ON d.id = s.device_id"
             f"{where} ORDER BY s.started_at DESC"
         )
         if limit is not None:
@@ -168,12 +188,20 @@ class JournalReader:
         except sqlite3.Error as exc:
             raise translate_error(str(self.path), exc) from exc
 
-    def _filters(self, device: str | None, since: date | None) -> tuple[str, tuple[Any, ...]]:
+    def _filters(
+        self, device: str | None, since: date | None, *, include_refused: bool = False
+    ) -> tuple[str, tuple[Any, ...]]:
         clauses: list[str] = []
         params: list[Any] = []
         if device:
-            clauses.append("(d.name = ? OR d.address = ?)")
-            params += [device, device.upper()]
+            if self._has_alias:  # the alias a user gave a device names it too
+                clauses.append("(d.name = ? OR d.address = ? OR d.alias = ?)")
+                params += [device, device.upper(), device]
+            else:
+                clauses.append("(d.name = ? OR d.address = ?)")
+                params += [device, device.upper()]
+        if self._has_refused and not include_refused:
+            clauses.append("s.refused = 0")
         if since:
             clauses.append("s.started_at >= ?")
             params.append(datetime.combine(since, datetime.min.time()).timestamp())
@@ -209,7 +237,7 @@ class JournalReader:
 
     def session(self, session_id: str) -> SessionRow:
         rows = self._query(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions s JOIN devices d ON d.id = s.device_id"
+            f"SELECT {self._columns} FROM sessions s JOIN devices d ON d.id = s.device_id"
             " WHERE s.id = ?",
             (session_id,),
         )

@@ -140,6 +140,14 @@ MIGRATIONS: tuple[str, ...] = (
                coalesce(actual_minutes, 0) * 60, time_scale, 1
         FROM sessions WHERE mode = 'cold' AND coalesce(actual_minutes, 0) > 0;
     """,
+    # 4: a request that was refused (rest, daily limit, ...) and never turned output on is
+    # a refusal on record, not a session: history shows it only when asked, totals skip it.
+    """
+    ALTER TABLE sessions ADD COLUMN refused INTEGER NOT NULL DEFAULT 0;
+    UPDATE sessions SET refused = 1
+        WHERE ended_at IS NOT NULL AND actual_minutes = 0
+        AND NOT EXISTS (SELECT 1 FROM samples WHERE samples.session_id = sessions.id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 SAFETY_EVENT_KINDS = frozenset({"safety_stop", "alarm", "link_lost", "device_fault"})
@@ -183,6 +191,10 @@ def translate_error(path: str, exc: sqlite3.Error) -> JournalError:
 
 
 def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+    if path.is_dir():  # sqlite3 would only say "disk I/O error"
+        raise JournalError(
+            str(path), f"it is a directory: give --db a file (e.g. {path / 'journal.sqlite3'})"
+        )
     if readonly:
         uri = f"file:{path.resolve()}?mode=ro"
         conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)

@@ -181,6 +181,7 @@ class MqttBridge:
         self.last_failure: Exception | None = None
         self.connected = asyncio.Event()
         self.connections = 0
+        self.last_error: str | None = None  # why the broker could not be reached, last time
         self.auth_error: MqttAuthError | None = None
         self.node_taken: MqttNodeTakenError | None = None
         self._first_attempt = asyncio.Event()
@@ -327,9 +328,11 @@ class MqttBridge:
                         " authorized (check the user name and password in the URL)"
                     )
                 logger.warning("MQTT: %s", exc)
+                self.last_error = str(exc)
                 failure_backoff = BACKOFF_MIN_S
             except aiomqtt.MqttError as exc:
                 logger.info("MQTT: broker %s:%s unreachable: %s", s.host, s.port, exc)
+                self.last_error = str(exc) or type(exc).__name__
                 failure_backoff = BACKOFF_MIN_S
             except Exception as exc:
                 # Not the broker: a TLS file gone since the start, or a bug. Never a silent

@@ -11,7 +11,7 @@ from device.journal import JournalWriter
 from device.link import DeviceDriver
 from device.mqtt.commands import CommandResult, RemoteCommand
 from device.mqtt.reporter import MqttReporter
-from device.safety import Limits, SessionRequest, Supervisor, Usage
+from device.safety import Limits, SessionRequest, Supervisor, Usage, request_problem
 from device.sessions import (
     CompositeListener,
     JournalLedger,
@@ -102,6 +102,9 @@ class RemoteController:
             usage = await self._usage()
         except TherapyctlError as exc:
             return CommandResult(False, "rejected", f"cannot reach the device: {exc}")
+        problem = request_problem(request, self.driver.feature)
+        if problem is not None:
+            return CommandResult(False, "rejected", problem)
         preview = Supervisor(self.limits, self.driver.feature, usage).plan(request, battery)
         if preview.start is None:
             return CommandResult(False, "rejected", preview.message)

@@ -32,7 +32,7 @@ from device.safety.model import (
     Tally,
     Usage,
 )
-from device.safety.planning import max_session_s, plan_session
+from device.safety.planning import max_session_s, plan_session, request_problem
 from device.safety.supervisor import Supervisor
 
 __all__ = [
@@ -66,4 +66,5 @@ __all__ = [
     "plain_number",
     "plan_session",
     "read_toml",
+    "request_problem",
 ]

@@ -16,11 +16,52 @@ def plan_session(
     usage: Usage,
     request: SessionRequest,
     battery_pct: int | None = None,
-) -> tuple[Plan, EndReason | None]:
-    """The plan for ``request``, and the end reason to report if the device's timer ends a
-    session that a limit shortened (None: it ends ``completed``)."""
-    planner = _Planner(limits, feature, usage)
-    return planner.plan(request, battery_pct), planner.cut_by
+) -> Plan:
+    """The plan for ``request``: what to START, with the clamps that shortened or lowered
+    it (a session cut to what is left of a daily limit simply completes when it ends)."""
+    return _Planner(limits, feature, usage).plan(request, battery_pct)
+
+
+def request_problem(request: SessionRequest, feature: Feature) -> str | None:
+    """What is wrong with ``request`` for this device as asked (a typo, not a limit): a mode
+    it cannot do, a duration that is not positive, a level it does not have (with the ones
+    it has), a power below its lowest. None: it can be planned (and then clamped)."""
+    mode = request.mode
+    name = mode.name.lower()
+    levels = feature.levels_for(mode)
+    supported = {
+        Mode.HEAT: feature.heat_max_c is not None or bool(levels),
+        Mode.COLD: feature.cold_min_c is not None or bool(levels),
+        Mode.LIGHT: bool(levels),
+    }
+    if not supported.get(mode, False):
+        return f"this {_kind(feature)} cannot do {name}"
+    if not (math.isfinite(request.duration_s) and request.duration_s > 0):
+        return "the minutes must be more than 0"
+    if request.level and not 1 <= request.level <= len(levels):
+        if not levels:
+            return f"this {_kind(feature)} has no {name} levels: give a setpoint"
+        return (
+            f"this {_kind(feature)} has {name} levels 1 to {len(levels)}"
+            f" ({', '.join(_describe_level(lv.setpoint_c, lv.power_mw) for lv in levels)}),"
+            f" not {request.level}"
+        )
+    if (
+        mode == Mode.LIGHT
+        and request.power_mw is not None
+        and request.power_mw < levels[0].power_mw
+    ):
+        return (
+            f"this belt's lowest output is {levels[0].power_mw} mW"
+            f" (it has {', '.join(str(lv.power_mw) for lv in levels)} mW), not {request.power_mw}"
+        )
+    if request.setpoint_c is not None and not math.isfinite(request.setpoint_c):
+        return "the setpoint must be a number"
+    return None
+
+
+def _describe_level(setpoint_c: float | None, power_mw: int) -> str:
+    return f"{setpoint_c:g} °C" if setpoint_c is not None else f"{power_mw} mW"
 
 
 def max_session_s(limits: Limits, mode: Mode) -> float:
@@ -37,7 +78,6 @@ class _Planner:
         self.limits = limits
         self.feature = feature
         self.usage = usage
-        self.cut_by: EndReason | None = None
 
     @property
     def continuing(self) -> bool:
@@ -132,7 +172,6 @@ class _Planner:
                     )
                 )
                 duration_s = left_s
-                self.cut_by = EndReason.DAILY_LIMIT
         if duration_s > feature.max_session_s:
             clamps.append(
                 Clamp(

@@ -68,8 +68,13 @@ class Supervisor:
         usage: Usage = NO_USAGE,
         *,
         status_period_s: float = 1.0,
+        answer_window_s: float | None = None,
     ) -> None:
+        """``answer_window_s``: how long a person has to answer the attended-use check, in
+        device seconds (at least ``attended_ack_s``; the runner stretches it at high time
+        scales so it is at least 30 s of wall time)."""
         self.limits = limits
+        self.answer_window_s = max(limits.attended_ack_s, answer_window_s or 0.0)
         self.feature = feature
         self.usage = usage
         self.status_period_s = max(status_period_s, feature.status_interval_ms / 1000)
@@ -79,7 +84,6 @@ class Supervisor:
         self.tally = Tally()
         self.end_reason: EndReason | None = None
         self.end_detail = ""
-        self._cut_by: EndReason | None = None
         self._last_status_s: float | None = None
         self._sensor = SensorCheck(limits)
         self._output_on = False
@@ -114,9 +118,7 @@ class Supervisor:
 
     def plan(self, request: SessionRequest, battery_pct: int | None = None) -> Plan:
         """Check and clamp a request. Over a limit: clamped with a message, or refused."""
-        plan, self._cut_by = plan_session(
-            self.limits, self.feature, self.usage, request, battery_pct
-        )
+        plan = plan_session(self.limits, self.feature, self.usage, request, battery_pct)
         if plan.start is None:
             self.phase = Phase.ENDED
             self.end_reason = plan.refused
@@ -188,8 +190,6 @@ class Supervisor:
         if not status.output_on and status.state in (State.IDLE, State.FAULT):
             # The device ended the session by itself.
             reason = _STOP_CAUSE_REASON.get(status.stop_cause, EndReason.DEVICE_FAULT)
-            if reason == EndReason.COMPLETED and self._cut_by is not None:
-                reason = self._cut_by
             return [StopOutput(reason, _STOP_CAUSE_TEXT.get(status.stop_cause, ""))]
         if status.state == State.PAUSED and self.phase == Phase.RUNNING:
             self.phase = Phase.PAUSED
@@ -270,11 +270,13 @@ class Supervisor:
             )
         if self.mode == Mode.LIGHT and status.output_on and not status.skin_contact:
             return StopOutput(EndReason.CONTACT_LOST, "the belt lost skin contact")
-        if self.mode == Mode.LIGHT and (
-            self.usage.light_s_24h + self.tally.running_s >= limits.light_daily_s
-        ):
-            return StopOutput(EndReason.DAILY_LIMIT, "today's light treatment time is used up")
         grace_s = 2 * self.status_period_s
+        if self.mode == Mode.LIGHT and (
+            self.usage.light_s_24h + self.tally.running_s > limits.light_daily_s + grace_s
+        ):
+            return StopOutput(
+                EndReason.DAILY_LIMIT, "the light treatment of the last 24 hours is used up"
+            )
         if self.usage.continuing_s + self.tally.running_s > self.max_session_s(self.mode) + grace_s:
             return StopOutput(EndReason.COMPLETED, "the session reached its maximum length")
         return None
@@ -360,7 +362,7 @@ class Supervisor:
             and self._attended_at_s is not None
             and now_s >= self._attended_at_s
         ):
-            self._attended_deadline_s = now_s + self.limits.attended_ack_s
+            self._attended_deadline_s = now_s + self.answer_window_s
             return [AskAttended(self._attended_deadline_s)]
         return []
 

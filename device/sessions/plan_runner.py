@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from device.journal import JournalWriter
 from device.link import DeviceDriver, DeviceIdentity
-from device.safety import EndReason, Limits, SessionRequest
+from device.safety import EndReason, Limits, SessionRequest, request_problem
 from device.sessions.plans import Step, TherapyPlan
 from device.sessions.recording import JournalLedger, JournalRecorder
 from device.sessions.runner import (
@@ -35,6 +35,16 @@ logger = logging.getLogger(__name__)
 
 class PlanMismatchError(TherapyctlError):
     """A plan the connected device cannot carry out."""
+
+
+class RequestError(TherapyctlError):
+    """A request this device cannot take as asked (a level it does not have, minutes that
+    are not positive): a usage error, said before anything is journaled or turned on."""
+
+    def __init__(self, reason: str, step: int | None = None) -> None:
+        self.reason = reason
+        self.step = step
+        super().__init__(reason if step is None else f"step {step}: {reason}")
 
 
 @dataclass(slots=True)
@@ -58,6 +68,7 @@ class RunSummary:
     events: list[SessionEvent] = field(default_factory=list)
     sessions: list[SessionResult] = field(default_factory=list)
     alarms: list[str] = field(default_factory=list)  # after-stop alarms, in plain words
+    elapsed_minutes: float = 0.0  # from the first step to the end, rests included
 
     def as_json(self) -> dict[str, object]:
         summary: dict[str, object] = {
@@ -73,6 +84,7 @@ class RunSummary:
                 "requested_minutes": round(self.requested_minutes, 2),
                 "planned_minutes": round(self.planned_minutes, 2),
                 "actual_minutes": round(self.actual_minutes, 2),
+                "elapsed_minutes": round(self.elapsed_minutes, 2),
                 "end_reason": self.end_reason.value,
                 "end_detail": self.end_detail,
                 "limits_applied": self.limits_applied,
@@ -102,6 +114,11 @@ def check_plan_fits(plan: TherapyPlan, driver: DeviceDriver) -> None:
             f"the {plan.name} plan needs {needs}; a {driver.identity.kind} cannot do"
             f" {' or '.join(missing)}"
         )
+    requests = [step.request for step in plan.steps if step.request is not None]
+    for number, request in enumerate(requests, start=1):
+        problem = request_problem(request, driver.feature)
+        if problem is not None:
+            raise RequestError(problem, number if len(requests) > 1 else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +290,8 @@ class PlanRunner:
                 min_temperature_c=summary.min_temperature_c,
                 cem43_minutes=summary.cem43_minutes,
                 energy_j=summary.energy_j,
+                # Nothing was turned on: a refused request on record, not a session.
+                refused=int(all(result.started_s is None for result in summary.sessions)),
             )
         return summary
 
@@ -340,7 +359,9 @@ class PlanRunner:
             if result.end_reason != EndReason.COMPLETED:
                 end_reason, end_detail = result.end_reason, result.end_detail
                 break
-        return self._summary(results, end_reason, end_detail, planned_s)
+        summary = self._summary(results, end_reason, end_detail, planned_s)
+        summary.elapsed_minutes = (clock.now() - t0) / 60
+        return summary
 
     async def _make_sure_off(self) -> None:
         """After an error outside a session runner: one STOP (a stop always succeeds)."""

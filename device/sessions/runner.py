@@ -37,6 +37,7 @@ from protocols import Mode, ProtocolError, ResultCode, Resume, Status, StopCause
 logger = logging.getLogger(__name__)
 
 STOP_ATTEMPTS = 3
+MIN_ANSWER_WALL_S = 30.0  # a person gets at least this long to answer, whatever the scale
 RENEW_FAILURES_BEFORE_FAULT = 2
 
 
@@ -188,8 +189,13 @@ class SessionRunner:
         """Plan, start, supervise and end one session; always returns a result."""
         driver = self.driver
         assert driver.feature is not None, "connect the driver first"
+        answer_window_s = max(self.limits.attended_ack_s, MIN_ANSWER_WALL_S * self.clock.time_scale)
         supervisor = Supervisor(
-            self.limits, driver.feature, self.usage, status_period_s=driver.status_period_s()
+            self.limits,
+            driver.feature,
+            self.usage,
+            status_period_s=driver.status_period_s(),
+            answer_window_s=answer_window_s,
         )
         self.supervisor = supervisor
         started_s: float | None = None
@@ -387,8 +393,17 @@ class SessionRunner:
                     self._event(kind, detail)
                 case AskAttended(deadline_s=deadline_s):
                     self.prompt_deadline_s = deadline_s
-                    left_s = deadline_s - self.now()
-                    self._event("attended_check", f"are you awake? answer within {left_s:.0f} s")
+                    wall_s = self.clock.wall_s(deadline_s - self.now())
+                    self._event(
+                        "attended_check",
+                        f"are you awake? answer within {wall_s:.0f} s"
+                        + (
+                            f" ({deadline_s - self.now():.0f} s of device time at"
+                            f" {self.clock.time_scale:g}x)"
+                            if self.clock.time_scale != 1
+                            else ""
+                        ),
+                    )
                     if self.attended_auto:
                         assert self.supervisor is not None
                         self.prompt_deadline_s = None

@@ -77,6 +77,25 @@ def db_path(value: str | None) -> Path:
     return Path(env).expanduser() if env else default_path()
 
 
+# How a moment is shown, everywhere a person reads one (history, show; the UI's history
+# matches): local time to the minute, e.g. 2026-11-25 14:05. Times inside a session are
+# MM:SS from its start (event_time).
+LOCAL_TIME_FORMAT = "%Y-%m-%d %H:%M"
+
+
+def local_time(at: float) -> str:
+    """A wall-clock moment (Unix seconds) as local time, e.g. ``2026-11-25 14:05``."""
+    from datetime import datetime
+
+    return datetime.fromtimestamp(at).strftime(LOCAL_TIME_FORMAT)
+
+
+def event_time(t_s: float) -> str:
+    """Seconds into a session as ``MM:SS`` (``125:03`` past 99 minutes)."""
+    seconds = max(0, int(t_s))
+    return f"{seconds // 60:02d}:{seconds % 60:02d}"
+
+
 def positive(_ctx: click.Context, _param: click.Parameter, value: float) -> float:
     """A click callback: the value must be greater than 0."""
     if not value > 0:

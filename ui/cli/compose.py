@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,6 +38,8 @@ async def start_bridge(
     stack: contextlib.AsyncExitStack,
     settings: MqttSettings | None,
     handler: CommandHandler | None,
+    *,
+    say: Callable[[str], None] | None = None,
 ) -> MqttBridge | None:
     """Start the MQTT bridge; a broker that refuses our credentials, or another controller
     already reporting as our node id there, is an error now (before any device is touched);
@@ -56,6 +58,19 @@ async def start_bridge(
 
     stack.push_async_callback(stop)
     await bridge.wait_first_attempt(10.0)  # connecting, and asking a holder of our node
+    if bridge.connections and not bridge.connected.is_set():  # connected, announcing itself
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(bridge.connected.wait(), 3.0)
+    if say is not None:  # never silent: one line either way (a TUI shows it in its header)
+        where = f"{settings.host}:{settings.port}"
+        if bridge.connected.is_set():
+            say(f"MQTT: connected to {where} as {settings.prefix}/{settings.node_id}")
+        else:
+            reason = bridge.last_error or "no answer"
+            say(
+                f"MQTT: cannot reach the broker {where} ({reason}); retrying in the background"
+                " - sessions are not affected"
+            )
     return bridge
 
 
@@ -149,7 +164,7 @@ async def tui_backend(
         await asyncio.to_thread(importlib.import_module, "simulator")
     async with contextlib.AsyncExitStack() as stack:
         journal = await open_journal(stack, db_path)
-        bridge = await start_bridge(stack, settings, handler=None)
+        bridge = await start_bridge(stack, settings, handler=None)  # its state: the header
         if specs:
             import simulator
 

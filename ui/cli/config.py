@@ -1,4 +1,5 @@
-"""The configuration file (TOML): ``[limits]``, which may only tighten, and ``[mqtt]``.
+"""The configuration file (TOML): ``[limits]``, which may only tighten, ``[mqtt]``, and
+``[keys]``, the UI's keys by action name (checked by :mod:`ui.tui.keys`).
 
 [limits]
 heat_ceiling_c = 42
@@ -6,6 +7,9 @@ heat_ceiling_c = 42
 [mqtt]
 url = "mqtt://broker.local"
 remote_control = false
+
+[keys]
+stop_all = "ctrl+x"
 """
 
 from __future__ import annotations
@@ -21,12 +25,12 @@ def load_config(path: str | Path) -> tuple[Limits, dict[str, object]]:
     """A configuration file: ``[limits]`` (may only tighten) and ``[mqtt]`` settings."""
     source = str(path)
     data, text = read_toml(path)
-    unknown = set(data) - {"limits", "mqtt"}
+    unknown = set(data) - {"limits", "mqtt", "keys"}
     if unknown:
         raise ConfigError(
             source,
             line_of(text, f"[{sorted(unknown)[0]}"),
-            f"unknown section {sorted(unknown)[0]!r} (use [limits] and [mqtt])",
+            f"unknown section {sorted(unknown)[0]!r} (use [limits], [mqtt] and [keys])",
         )
     limits_table = data.get("limits", {})
     mqtt_table = data.get("mqtt", {})
@@ -44,3 +48,16 @@ def load_config(path: str | Path) -> tuple[Limits, dict[str, object]]:
                 f"[mqtt] {key} must be {'true or false' if expected is bool else 'a string'}",
             )
     return limits, dict(mqtt_table)
+
+
+def load_keys(path: str | Path) -> dict[str, str]:
+    """The configuration file's ``[keys]``: action name -> keys, checked (unknown action, not
+    a key, a key used twice: a ConfigError naming the file and line)."""
+    from ui.tui.keys import check_keys
+
+    source = str(path)
+    data, text = read_toml(path)
+    table = data.get("keys", {})
+    if not isinstance(table, dict):
+        raise ConfigError(source, line_of(text, "keys"), "[keys] must be a table")
+    return check_keys(table, text, source)

@@ -3,12 +3,52 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from ui.cli.common import DB_HELP, db_path, fail
+from ui.cli.common import DB_HELP, db_path, event_time, fail, local_time
+
+if TYPE_CHECKING:
+    from device.journal import JournalReader
+
+LAST = "last"  # the newest session, wherever an id is asked for
+SESSION_ID_HELP = "SESSION_ID is an id from `history`, any unique start of one, or `last`."
+
+
+def resolve_session_id(reader: JournalReader, given: str) -> str:
+    """The session ``given`` names: its id, a unique start of one, or ``last`` (the newest).
+    Nothing or several matching is a JournalError (one line)."""
+    from device.journal import JournalError
+
+    path = str(reader.path)
+    if given == LAST:
+        newest = reader.sessions(limit=1)
+        if not newest:
+            raise JournalError(path, "there are no sessions yet")
+        return newest[0].session_id
+    wanted = given.strip().lower()
+    if not wanted:
+        raise JournalError(path, "give a session id (`therapyctl history` lists them)")
+    ids = [row.session_id for row in reader.sessions(include_refused=True)]
+    if wanted in ids:
+        return wanted
+    matches = [i for i in ids if i.startswith(wanted)]
+    if not matches:
+        raise JournalError(
+            path,
+            f"there is no session {given!r} (no id starts with it; `therapyctl history`"
+            " lists them)",
+        )
+    if len(matches) > 1:
+        shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+        raise JournalError(
+            path, f"{given!r} is the start of {len(matches)} session ids ({shown}): give more of it"
+        )
+    return matches[0]
 
 
 @click.command("history")
@@ -26,19 +66,38 @@ from ui.cli.common import DB_HELP, db_path, fail
     show_default=True,
     help="At most this many sessions (totals per day count all).",
 )
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="Also the refused requests (rest required, daily limit...): nothing was turned on.",
+)
 @click.option("--db", "db", metavar="PATH", help=DB_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def history(
-    device: str | None, since: datetime | None, limit: int, db: str | None, as_json: bool
+    device: str | None,
+    since: datetime | None,
+    limit: int,
+    show_all: bool,
+    db: str | None,
+    as_json: bool,
 ) -> None:
-    """Past sessions, newest first, with totals per day."""
+    """Past sessions, newest first, with totals per day. A request the supervisor refused
+    (nothing was turned on) is not a session: `--all` lists those too."""
     from device.journal import JournalReader
     from protocols import TherapyctlError
 
+    path = db_path(db)
+    if not path.exists():  # a new machine: nothing has run yet, which is no error
+        if as_json:
+            click.echo(json.dumps({"sessions": [], "days": []}, indent=2))
+        else:
+            click.echo(f"no sessions yet (the first `therapyctl run` starts the journal {path})")
+        return
     try:
-        with JournalReader(db_path(db)) as reader:
+        with JournalReader(path) as reader:
             day = since.date() if since else None
-            rows = reader.sessions(device=device, since=day, limit=limit)
+            rows = reader.sessions(device=device, since=day, limit=limit, include_refused=show_all)
             days = reader.day_totals(device=device, since=day)
             counts = (
                 {r.session_id: reader.sample_stats(r.session_id) for r in rows} if as_json else {}
@@ -55,26 +114,27 @@ def history(
         )
         return
     if not rows:
-        click.echo("no sessions in the journal" + (" for that filter" if device or since else ""))
+        click.echo("no sessions" + (" for that filter" if device or since else " yet"))
         return
     click.echo(
-        f"{'STARTED':<17} {'DEVICE':<16} {'WHAT':<12} {'MIN':>6} {'END':<17} {'PEAK °C':>7}"
-        f" {'CEM43/J':>9}  ID"
+        f"{'STARTED':<16} {'DEVICE':<16} {'WHAT':<12} {'MIN':>5} {'END':<21} {'°C LOW-HIGH':>11}"
+        f" {'CEM43':>6} {'LIGHT J':>7}  ID"
     )
     for r in rows:
-        started = datetime.fromtimestamp(r.started_at).strftime("%Y-%m-%d %H:%M")
-        peak = "" if r.max_temperature_c is None else f"{r.max_temperature_c:.1f}"
-        dose = (
-            f"{r.energy_j:.0f} J"
-            if r.energy_j
-            else ""
-            if r.cem43_minutes is None
-            else f"{r.cem43_minutes:.2f}"
+        temps = (
+            ""
+            if r.max_temperature_c is None or r.min_temperature_c is None
+            else f"{r.min_temperature_c:.1f}-{r.max_temperature_c:.1f}"
         )
+        cem43 = "" if r.cem43_minutes is None else f"{r.cem43_minutes:.2f}"
+        energy = f"{r.energy_j:.0f}" if r.energy_j else ""
         minutes = "" if r.actual_minutes is None else f"{r.actual_minutes:.1f}"
+        end = r.end_reason or "running"
+        if r.refused:
+            end = f"refused:{end}"
         click.echo(
-            f"{started:<17} {r.device_name[:16]:<16} {r.what[:12]:<12} {minutes:>6}"
-            f" {(r.end_reason or 'running')[:17]:<17} {peak:>7} {dose:>9}  {r.session_id}"
+            f"{local_time(r.started_at):<16} {r.device_name[:16]:<16} {r.what[:12]:<12}"
+            f" {minutes:>5} {end[:21]:<21} {temps:>11} {cem43:>6} {energy:>7}  {r.session_id}"
         )
     click.echo("")
     click.echo(
@@ -87,7 +147,7 @@ def history(
         )
 
 
-@click.command("show")
+@click.command("show", epilog=SESSION_ID_HELP)
 @click.argument("session_id")
 @click.option("--db", "db", metavar="PATH", help=DB_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -98,6 +158,7 @@ def show(session_id: str, db: str | None, as_json: bool) -> None:
 
     try:
         with JournalReader(db_path(db)) as reader:
+            session_id = resolve_session_id(reader, session_id)
             row = reader.session(session_id)
             limits = reader.limits(session_id)
             events = reader.events(session_id)
@@ -114,12 +175,12 @@ def show(session_id: str, db: str | None, as_json: bool) -> None:
             )
         )
         return
-    data = row.as_json()
     click.echo(
         f"session {row.session_id}: {row.what} on {row.device_name} ({row.device_kind},"
         f" {row.device_address})"
     )
-    click.echo(f"  started {data['started_at']}, ended {data['ended_at'] or '(running)'}")
+    ended = local_time(row.ended_at) if row.ended_at else "(running)"
+    click.echo(f"  started {local_time(row.started_at)}, ended {ended}")
     click.echo(
         f"  end: {row.end_reason or 'running'}" + (f" — {row.end_detail}" if row.end_detail else "")
     )
@@ -135,13 +196,15 @@ def show(session_id: str, db: str | None, as_json: bool) -> None:
     if row.energy_j:
         click.echo(f"  light energy {row.energy_j:.0f} J")
     click.echo(f"  samples: {stats['samples']}")
-    click.echo("  limits: " + ", ".join(f"{k}={v:g}" for k, v in sorted(limits.items())))
+    click.echo("  limits:")
+    for line in describe_limits(limits):
+        click.echo(f"    {line}")
     click.echo("  events:")
     for e in events:
-        click.echo(f"    {e['t_s'] / 60:7.2f} min  {e['kind']:<15} {e['detail']}")
+        click.echo(f"    {event_time(e['t_s'])}  {e['kind']:<15} {e['detail']}")
 
 
-@click.command("export")
+@click.command("export", epilog=SESSION_ID_HELP)
 @click.argument("session_id", required=False)
 @click.option("--all", "export_all", is_flag=True, help="Every session.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), required=True)
@@ -165,7 +228,10 @@ def export(
         raise click.UsageError("give a SESSION_ID or --all")
     try:
         with JournalReader(db_path(db)) as reader:
-            rows = reader.sessions() if export_all else [reader.session(session_id or "")]
+            if export_all:
+                rows = reader.sessions()
+            else:
+                rows = [reader.session(resolve_session_id(reader, session_id or ""))]
             text = to_csv(reader, rows) if fmt == "csv" else to_json(export_data(reader, rows))
     except TherapyctlError as exc:
         fail(exc)
@@ -178,7 +244,7 @@ def export(
         fail(TherapyctlError(f"cannot write {output}: {exc}"))
 
 
-@click.command("plot")
+@click.command("plot", epilog=SESSION_ID_HELP)
 @click.argument("session_id")
 @click.option(
     "-o",
@@ -199,6 +265,7 @@ def plot(session_id: str, output: str, db: str | None) -> None:
         raise click.BadParameter("give a .png or .svg file name", param_hint="-o")
     try:
         with JournalReader(db_path(db)) as reader:
+            session_id = resolve_session_id(reader, session_id)
             row = reader.session(session_id)
             figure = draw_session(
                 row,
@@ -211,3 +278,98 @@ def plot(session_id: str, output: str, db: str | None) -> None:
     except TherapyctlError as exc:
         fail(exc)
     click.echo(f"wrote {path}")
+
+
+def _duration(seconds: float) -> str:
+    """A limit's duration as a person says it: 20 min, 2 h, 60 s, 1.5 min."""
+    if seconds >= 3600 and seconds % 1800 == 0:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds:g} s"
+
+
+def _celsius(value: float) -> str:
+    return f"{value:g} °C"
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+_Say = Callable[[float], str]
+# The limits a session ran under, a line per concern: (limit, words before, its unit).
+_LIMIT_LINES: tuple[tuple[str, tuple[tuple[str, str, _Say], ...]], ...] = (
+    (
+        "heat",
+        (
+            ("heat_max_session_s", "at most", _duration),
+            ("heat_ceiling_c", "ceiling", _celsius),
+            ("heat_dose_cem43_min", "CEM43", lambda v: f"{v:g} min"),
+            ("heat_rest_s", "rest", lambda v: f"{_duration(v)} between sessions"),
+        ),
+    ),
+    (
+        "cold",
+        (
+            ("cold_max_session_s", "at most", _duration),
+            ("cold_floor_c", "floor", _celsius),
+            ("cold_rest_s", "a start at most every", _duration),
+        ),
+    ),
+    (
+        "light",
+        (
+            ("light_max_session_s", "at most", _duration),
+            ("light_daily_s", "in any 24 h at most", _duration),
+            ("light_ceiling_c", "ceiling", _celsius),
+        ),
+    ),
+    (
+        "attended use",
+        (
+            ("attended_check_s", "heat asks every", _duration),
+            ("attended_ack_s", "answer within", _duration),
+        ),
+    ),
+    (
+        "stops",
+        (
+            ("runaway_margin_c", "runaway beyond", _celsius),
+            ("battery_low_pct", "battery below", lambda v: f"{v:g} %"),
+            ("lease_s", "device lease", _duration),
+            ("stale_factor", "link lost after", lambda v: f"{v:g} silent Status periods"),
+        ),
+    ),
+    (
+        "sensor",
+        (
+            ("sensor_min_c", "plausible from", _celsius),
+            ("sensor_max_c", "to", _celsius),
+            ("sensor_max_rate_c_per_s", "at most", lambda v: f"{v:g} °C/s"),
+            ("sensor_stuck_s", "stuck after", _duration),
+        ),
+    ),
+    (
+        "after a stop",
+        (
+            ("after_stop_watch_s", "watch for", _duration),
+            ("after_stop_drift_c", "alarm at a drift of", _celsius),
+        ),
+    ),
+    ("setpoints", (("setpoint_margin_c", "kept inside the band by", _celsius),)),
+)
+
+
+def describe_limits(limits: dict[str, float]) -> list[str]:
+    """The limits in a person's terms, e.g. ``heat: at most 20 min, ceiling 43 °C, CEM43 20
+    min, rest 20 min between sessions``; any limit this release does not know last, by name."""
+    lines = []
+    for concern, parts in _LIMIT_LINES:
+        said = [f"{words} {say(limits[name])}" for name, words, say in parts if name in limits]
+        if said:
+            lines.append(f"{concern}: {', '.join(said)}")
+    known = {name for _, parts in _LIMIT_LINES for name, _, _ in parts}
+    if other := sorted(set(limits) - known):
+        lines.append("other: " + ", ".join(f"{name} {_number(limits[name])}" for name in other))
+    return lines

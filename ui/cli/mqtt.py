@@ -62,7 +62,9 @@ def serve(
                     return CommandResult(False, "rejected", "the device is not connected yet")
                 return await holder[0].handle(key, command)
 
-            bridge = await start_bridge(stack, settings, handle)
+            bridge = await start_bridge(
+                stack, settings, handle, say=lambda text: click.echo(text, err=True)
+            )
             assert bridge is not None
             radio_obj, address = await open_target(stack, target, time_scale)
             # --sim runs at --time-scale; a device's clock comes from its Feature.

@@ -20,6 +20,31 @@ if TYPE_CHECKING:
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
+LEVEL_HELP = (
+    "The device's output level, 1..n: n is the number of levels the device reports (its"
+    " Feature); a level it does not have is refused, naming its range."
+)
+
+
+class LevelType(click.ParamType):  # type: ignore[type-arg,unused-ignore]  # generic from click 8.3
+    """A device level: a whole number from 1 (the device says how many it has)."""
+
+    name = "level"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        try:
+            level = int(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a whole number", param, ctx)
+        if not 1 <= level <= 255:  # the wire's byte; the device's own range is checked later
+            self.fail(
+                f"levels run from 1 to the device's number of levels, got {level}", param, ctx
+            )
+        return level
+
+
+LEVEL = LevelType()
+
 
 @dataclass(frozen=True, slots=True)
 class SessionOptions:
@@ -135,7 +160,10 @@ _SESSION_OPTIONS = [
     ),
     click.option(
         "--attended-ack",
+        is_flag=False,  # a flag; `--attended-ack auto`, its old spelling, still works
+        flag_value="auto",
         type=click.Choice(["auto"]),
+        metavar="",
         help="Answer heat's attended-use checks automatically (headless use).",
     ),
     click.option(

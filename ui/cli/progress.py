@@ -105,10 +105,16 @@ class Progress(SessionListener):
 
 def print_summary(summary: RunSummary) -> None:
     what = summary.plan if summary.plan else summary.mode
-    click.echo(
-        f"session {summary.session_id}: {what} ended {summary.end_reason.value}"
-        f" after {summary.actual_minutes:.1f} of {summary.planned_minutes:.1f} planned min"
-    )
+    if summary.plan and summary.elapsed_minutes > summary.actual_minutes + 0.05:
+        # A plan's rests are part of its plan, not of its treatment: say both.
+        took = (
+            f" after {summary.actual_minutes:.1f} min of treatment"
+            f" ({summary.elapsed_minutes:.1f} min with rests)"
+            f" of {summary.planned_minutes:.1f} planned"
+        )
+    else:
+        took = f" after {summary.actual_minutes:.1f} of {summary.planned_minutes:.1f} planned min"
+    click.echo(f"session {summary.session_id}: {what} ended {summary.end_reason.value}{took}")
     if summary.end_detail:
         click.echo(f"  why: {summary.end_detail}")
     for alarm in summary.alarms:

@@ -20,7 +20,7 @@ from ui.cli.common import (
     TIME_SCALE_WITHOUT_SIM,
     time_scale_given,
 )
-from ui.cli.options import SessionOptions, session_options
+from ui.cli.options import LEVEL, LEVEL_HELP, SessionOptions, session_options
 
 if TYPE_CHECKING:
     from device.journal import JournalWriter
@@ -66,7 +66,7 @@ if TYPE_CHECKING:
 )
 @click.option("--mode", type=click.Choice(["heat", "cold", "light"]), help="A single session.")
 @click.option("--setpoint", "setpoint_c", type=float, metavar="C", help="Pad setpoint, °C.")
-@click.option("--level", type=click.IntRange(1, 255), metavar="N", help="Device level.")
+@click.option("--level", type=LEVEL, metavar="N", help=LEVEL_HELP)
 @click.option(
     "--power",
     "power_mw",
@@ -193,7 +193,7 @@ def _run_session(
 
     from device.link import Clock, DeviceDriver
     from device.mqtt import CommandResult, MqttReporter
-    from device.sessions import CompositeListener, PlanRunner
+    from device.sessions import CompositeListener, PlanRunner, RequestError
     from protocols import TherapyctlError
     from ui.cli.compose import open_journal, open_target, start_bridge
     from ui.cli.progress import Progress
@@ -226,7 +226,7 @@ def _run_session(
                     f"journal: closed {journal.closed_interrupted} unfinished session(s) as"
                     " interrupted"
                 )
-            bridge = await start_bridge(stack, mqtt, handler=handle)
+            bridge = await start_bridge(stack, mqtt, handler=handle, say=progress.echo)
             radio, address = await open_target(stack, target, time_scale)
             # An in-process simulator runs at --time-scale; another device's clock comes
             # from its Feature (the driver adopts it at connect).
@@ -283,6 +283,9 @@ def _run_session(
     try:
         summary = asyncio.run(main())
         return summary, _journal_trouble(journals[0])
+    except RequestError as exc:  # a level the device does not have, ...: a usage error
+        progress.finish()
+        raise click.UsageError(str(exc)) from None
     except TherapyctlError as exc:
         progress.finish()
         click.echo(f"therapyctl: error: {exc}", err=True)

@@ -8,6 +8,13 @@ import click
 from ui.cli.common import positive, run_async
 
 
+def simulator_catalogue() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The simulator's device kinds and fault kinds, for help texts (loads no bumble)."""
+    import simulator
+
+    return simulator.DEVICE_KINDS, simulator.FAULT_KINDS
+
+
 @click.group("sim")
 def sim_group() -> None:
     """The device simulator (bumble GATT servers on a virtual radio)."""

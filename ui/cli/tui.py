@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ui.cli.common import TIME_SCALE_WITHOUT_SIM, run_async, time_scale_given
+from ui.cli.common import TIME_SCALE_WITHOUT_SIM, fail, run_async, time_scale_given
 from ui.cli.options import SessionOptions, session_options
 
 
@@ -23,8 +23,8 @@ from ui.cli.options import SessionOptions, session_options
 def ui_command(sims: tuple[str, ...], radio: str | None, options: SessionOptions) -> None:
     """The terminal app: find devices, run and watch sessions, answer safety prompts."""
     from ui.cli.compose import parse_sim_specs, tui_backend
-    from ui.tui.app import TherapyApp
 
+    # Every option is checked before the app (textual) is loaded: a typo is one line, at once.
     if options.attended_ack:
         raise click.UsageError("the UI asks the attended-use question itself")
     if sims and radio:
@@ -36,6 +36,9 @@ def ui_command(sims: tuple[str, ...], radio: str | None, options: SessionOptions
     limits = options.limits(config_limits)
     db_path = options.db_path
     time_scale = options.time_scale  # of the simulated devices; a device reports its own
+    from ui.tui.app import TherapyApp
+
+    keymap = _keymap(options.config_file)
 
     async def main() -> None:
         app = TherapyApp(
@@ -43,7 +46,23 @@ def ui_command(sims: tuple[str, ...], radio: str | None, options: SessionOptions
             limits,
             time_scale=time_scale if specs else None,
             db_path=db_path,
+            keymap=keymap,
         )
         await app.run_async()
+        if app.startup_error is not None:  # no radio, no journal: one line, exit 1 (run_async)
+            raise app.startup_error
 
     run_async(main)
+
+
+def _keymap(config_file: str | None) -> dict[str, str]:
+    """The config file's ``[keys]`` (action name -> keys); a bad one is one line, exit 1."""
+    if config_file is None:
+        return {}
+    from protocols import TherapyctlError
+    from ui.cli.config import load_keys
+
+    try:
+        return load_keys(config_file)
+    except TherapyctlError as exc:
+        fail(exc)

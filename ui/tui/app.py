@@ -1,28 +1,34 @@
 """``therapyctl ui``: find devices, run and watch sessions, answer safety prompts, browse history.
 
 A client of the same controller API as ``run`` (``device``): every start goes through the
-session runner and its supervisor; no safety logic lives here. The radio, journal and MQTT
-bridge are opened by a worker after the first screen is up; scans, connects and sessions run
-in workers, and telemetry updates widgets from the runner's listener hooks, so input never
-waits on a device.
+session runner and its supervisor; no safety logic lives here (stopping is the runners'
+``request_stop``). The radio, journal and MQTT bridge are opened by a worker after the first
+screen is up; if they cannot be (no adapter, a bad radio, a journal that cannot be opened),
+the app ends with :attr:`TherapyApp.startup_error` set and exit code 1, and the command says
+it in one line. Scans, connects and sessions run in workers, and telemetry updates widgets
+from the runner's listener hooks, so input never waits on a device.
+
+Keys: every binding has an action name (:mod:`ui.tui.keys`), remappable from the config
+file's ``[keys]``; ``?``/F1 lists the live ones; ctrl+x stops every session from anywhere.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from device.journal import JournalReader, JournalWriter, KnownDevice
 from device.link import (
@@ -37,19 +43,32 @@ from device.link import (
 from device.safety import Limits
 from device.sessions import UsageLedger
 from protocols import TherapyctlError
+from ui.tui.keys import ACTIONS, KEY_ACTIONS
 from ui.tui.widgets.devices import DeviceRow, DevicesView
+from ui.tui.widgets.help import HelpScreen, help_rows
 from ui.tui.widgets.history import HistoryView, SessionDetail
-from ui.tui.widgets.prompts import AliasPrompt, AttendedPrompt, ResumePrompt
-from ui.tui.widgets.session import SessionEnded, SessionPanel
+from ui.tui.widgets.prompts import AliasPrompt, AttendedPrompt, QuitPrompt, ResumePrompt
+from ui.tui.widgets.session import SessionChanged, SessionEnded, SessionPanel
 
 if TYPE_CHECKING:
     from device.mqtt import MqttBridge
 
-__all__ = ["AttendedPrompt", "Backend", "ResumePrompt", "SessionPanel", "TherapyApp"]
+__all__ = [
+    "AttendedPrompt",
+    "Backend",
+    "HelpScreen",
+    "QuitPrompt",
+    "ResumePrompt",
+    "SessionPanel",
+    "TherapyApp",
+]
+
+logger = logging.getLogger(__name__)
 
 SCAN_S = 1.0  # one scan's length
 SCAN_EVERY_S = 5.0  # the list is refreshed this often while the app runs
 SHUTDOWN_S = 20.0  # at quit: how long to wait for sessions to confirm their output is off
+STATUS_EVERY_S = 1.0  # the header's radio, journal and MQTT state is read this often
 
 
 @dataclass(slots=True)
@@ -64,46 +83,42 @@ class Backend:
 BackendOpener = Callable[[], AbstractAsyncContextManager[Backend]]
 
 
-class TherapyCommands(Provider):
-    """The command palette (ctrl+p): connect, start, stop, history, by name."""
+class Command(NamedTuple):
+    """One entry of the command palette, and the key action it does (None: palette only)."""
 
-    def _commands(self) -> list[tuple[str, Callable[[], Any], str]]:
-        app = self.app
-        assert isinstance(app, TherapyApp)
-        commands: list[tuple[str, Callable[[], Any], str]] = [
-            ("Rescan for devices", app.action_rescan, "scan again now"),
-            ("Show devices", partial(app.show_tab, "devices-tab"), "the device list"),
-            ("Show history", app.action_history, "the journal's sessions"),
-            ("Stop all sessions", app.stop_all, "turn every output off"),
-        ]
-        for row in app.device_rows():
-            if row.address in app.panels:
-                panel = app.panels[row.address]
-                commands += [
-                    (f"Start session on {row.label}", panel.start, "as set in its panel"),
-                    (f"Stop session on {row.label}", panel.stop, "turn its output off"),
-                    (f"Disconnect {row.label}", partial(app.disconnect, row.address), ""),
-                ]
-            elif row.address in app.found:
-                commands.append((f"Connect {row.label}", partial(app.connect, row.address), ""))
-            commands.append(
-                (f"Alias for {row.label}", partial(app.ask_alias, row.address), "a name of yours")
-            )
-            if row.bonded is False:
-                commands.append(
-                    (f"Pair {row.label}", partial(app.pair, row.address), "bond with the device")
-                )
-        return commands
+    name: str
+    callback: Callable[[], Any]
+    help: str
+    action: str | None = None
+
+
+class TherapyCommands(Provider):
+    """The command palette (ctrl+p): every action by name (Quit and Theme are Textual's)."""
 
     async def discover(self) -> Hits:
-        for name, callback, help_text in self._commands():
-            yield DiscoveryHit(name, callback, help=help_text)
+        app = self.app
+        assert isinstance(app, TherapyApp)
+        for command in app.commands():
+            yield DiscoveryHit(command.name, command.callback, help=command.help)
 
     async def search(self, query: str) -> Hits:
+        app = self.app
+        assert isinstance(app, TherapyApp)
         matcher = self.matcher(query)
-        for name, callback, help_text in self._commands():
-            if (score := matcher.match(name)) > 0:
-                yield Hit(score, matcher.highlight(name), callback, help=help_text)
+        for command in app.commands():
+            if (score := matcher.match(command.name)) > 0:
+                yield Hit(
+                    score, matcher.highlight(command.name), command.callback, help=command.help
+                )
+
+
+def _mqtt_state(bridge: MqttBridge | None) -> str:
+    """connected, unreachable or refused (credentials, or the node id is someone else's)."""
+    if bridge is None:
+        return "off"
+    if bridge.auth_error is not None or bridge.node_taken is not None:
+        return "refused"
+    return "connected" if bridge.connected.is_set() else "unreachable"
 
 
 class TherapyApp(App[None]):
@@ -111,23 +126,26 @@ class TherapyApp(App[None]):
 
     TITLE = "therapyctl"
     COMMANDS = App.COMMANDS | {TherapyCommands}
+    # Each with its action name as id: ``[keys]`` in the config file remaps it.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("q", "quit", "Quit"),
-        Binding("ctrl+q", "quit", "Quit", show=False),
-        Binding("r", "rescan", "Rescan"),
-        Binding("d", "disconnect", "Disconnect"),
-        Binding("a", "alias", "Alias"),
-        Binding("b", "pair", "Pair", show=False),
-        Binding("s", "start", "Start"),
-        Binding("p", "pause", "Pause"),
-        Binding("u", "resume", "Resume"),
-        Binding("x", "stop", "Stop"),
-        # Stop works from anywhere, also while typing in a field or with a question open.
-        Binding("ctrl+x", "stop", "Stop", priority=True, show=False),
-        Binding("escape", "leave_field", "Leave field", show=False),
-        Binding("h", "history", "History"),
+        Binding(a.keys, a.action, a.description, show=a.show, priority=a.priority, id=a.name)
+        for a in KEY_ACTIONS
     ]
-    CSS = "TabPane { padding: 0; }"
+    CSS = """
+    TabPane { padding: 0; }
+    /* Where the keys go: the focused widget is marked, whatever it is. */
+    DataTable:focus { background-tint: $accent 8%; }
+    Input:focus, Select:focus > SelectCurrent, Button:focus {
+        text-style: bold reverse;
+    }
+    Tabs:focus .underline--bar { color: $accent; }
+    /* A compact footer too narrow for its keys: the palette key reaches the last column
+       (its margin would show a letter of a key cut off below it). */
+    Footer.-compact FooterKey.-command-palette { margin-right: 0; padding-right: 1; }
+    #output-on { dock: bottom; height: 1; padding: 0 1; display: none;
+        background: $error; color: $text; text-style: bold; }
+    #output-on.-on { display: block; }
+    """
 
     def __init__(
         self,
@@ -137,6 +155,7 @@ class TherapyApp(App[None]):
         time_scale: float | None = None,
         db_path: Path | None = None,
         scan_every_s: float = SCAN_EVERY_S,
+        keymap: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.open_backend = open_backend
@@ -144,6 +163,8 @@ class TherapyApp(App[None]):
         self.time_scale = time_scale
         self.db_path = db_path
         self.scan_every_s = scan_every_s
+        self.keymap = dict(keymap or {})
+        self.startup_error: TherapyctlError | None = None
         self.backend: Backend | None = None
         self.found: dict[str, FoundDevice] = {}
         self.known: dict[str, DeviceRow] = {}
@@ -155,6 +176,7 @@ class TherapyApp(App[None]):
         self._shutting_down = asyncio.Event()
         self._radio_lock = asyncio.Lock()  # one scan or connect at a time
         self._note = "starting the radio..."
+        self._mqtt_said: str | None = None
 
     # ------------------------------------------------------------------ layout
 
@@ -164,18 +186,69 @@ class TherapyApp(App[None]):
         self.tabs = TabbedContent(id="tabs", initial="devices-tab")
         self.devices_view = DevicesView()
         self.history_view = HistoryView(self.db_path)
+        self.output_bar = Static("", id="output-on")
         with self.tabs:
             with TabPane("Devices", id="devices-tab"):
                 yield self.devices_view
             with TabPane("History", id="history-tab"):
                 yield self.history_view
-        yield Footer()
+        yield Footer(compact=True)
+        yield self.output_bar  # above the footer: which devices have output on
 
     def on_mount(self) -> None:
+        if self.keymap:
+            self.set_keymap(self.keymap)
         self.devices_view.show([], self._note)
         # Enter connects at once. (Not App.AUTO_FOCUS: modal screens would inherit it.)
         self.devices_view.query_one(DataTable).focus()
+        self._show_status()
+        self.set_interval(STATUS_EVERY_S, self._show_status)
         self.call_after_refresh(self._hold_backend)  # the first screen is drawn before
+
+    def key_for(self, action: str) -> str:
+        """How the footer writes the (first) key of an action, as remapped."""
+        keys = self.keymap.get(action) or ACTIONS[action].keys
+        return self.get_key_display(Binding(keys.split(",")[0], action))
+
+    # ------------------------------------------------------------------ status
+
+    def status_line(self) -> str:
+        """The header's subtitle: the radio, the journal and the MQTT bridge, as they are."""
+        backend = self.backend
+        if backend is None:
+            return "starting the radio..."
+        radio = backend.radio
+        if radio.transport is not None:
+            radio_text = f"radio {radio.transport}"
+        elif radio.bumble is not None:
+            radio_text = "simulated devices"
+        else:
+            radio_text = "Bluetooth adapter"
+        journal = backend.journal
+        journal_text = (
+            "no journal"
+            if journal is None
+            else "journal failing"
+            if journal.failure is not None
+            else "journal ok"
+        )
+        return f"{radio_text} · {journal_text} · MQTT {_mqtt_state(backend.bridge)}"
+
+    def _show_status(self) -> None:
+        self.sub_title = self.status_line()
+        backend = self.backend
+        if backend is None or backend.bridge is None:
+            return
+        mqtt = _mqtt_state(backend.bridge)
+        if self._mqtt_said is not None and mqtt != self._mqtt_said:  # a change: say it once
+            bridge = backend.bridge
+            where = f"{bridge.settings.host}:{bridge.settings.port}"
+            self.notify(
+                f"MQTT broker {where}: {mqtt}",
+                title="MQTT",
+                severity="information" if mqtt == "connected" else "warning",
+            )
+        self._mqtt_said = mqtt
 
     @property
     def radio(self) -> Radio:
@@ -194,18 +267,33 @@ class TherapyApp(App[None]):
 
     @work(group="backend", exit_on_error=False)
     async def _hold_backend(self) -> None:
-        """Open the radio (and journal, bridge); keep them until quit; then close them."""
+        """Open the radio (and journal, bridge) and scan once; keep them until quit; then
+        close them. Anything failing before the first scan is done ends the app (exit 1)."""
         try:
             async with self.open_backend() as backend:
                 self.backend = backend
+                self._show_status()
                 await self._load_known()
+                await self._scan_once(at_start=True)  # no adapter: an error now, not later
                 self._backend_ready.set()
+                self._show_status()
                 self._scan_loop()
                 await self._shutting_down.wait()
-        except TherapyctlError as exc:
-            self._note = f"cannot start: {exc}"
-            self.devices_view.show([], self._note)
-            self.notify(str(exc), title="cannot start", severity="error", timeout=30)
+        except Exception as exc:
+            if self._backend_ready.is_set():  # closing: nothing left to tell
+                logger.warning("closing the radio, journal or broker: %s", exc)
+                return
+            error = exc if isinstance(exc, TherapyctlError) else TherapyctlError(str(exc))
+            if not isinstance(exc, TherapyctlError):
+                logger.error("cannot start", exc_info=exc)
+            self.fail_start(error)
+
+    def fail_start(self, error: TherapyctlError) -> None:
+        """The app cannot work (no radio, no journal): end it; the command says why."""
+        self.startup_error = error
+        self._note = f"cannot start: {error}"
+        self.devices_view.show([], self._note)
+        self.exit(return_code=1)
 
     async def _load_known(self) -> None:
         if self.db_path is None or not self.db_path.exists():
@@ -239,13 +327,76 @@ class TherapyApp(App[None]):
             rows.setdefault(address, DeviceRow(address, known.name, known.kind, known.alias))
         for address, panel in self.panels.items():
             row = rows.setdefault(address, DeviceRow(address, panel.label, "?"))
-            row.state = "connected" if panel.driver.connected else "link lost"
+            # What a session does ("running heat") says more than "connected".
+            row.state = panel.activity or ("connected" if panel.driver.connected else "link lost")
             if panel.last_status is not None:
                 row.battery_pct = panel.last_status.battery_pct
-        order = {"connected": 0, "link lost": 0, "in range": 1, "not in range": 2}
-        return sorted(
-            rows.values(), key=lambda r: (order[r.state], -(r.rssi or -999), r.label.lower())
-        )
+
+        def order(row: DeviceRow) -> int:
+            if row.address in self.panels:
+                return 0
+            return 1 if row.state == "in range" else 2
+
+        return sorted(rows.values(), key=lambda r: (order(r), -(r.rssi or -999), r.label.lower()))
+
+    def output_on(self) -> list[str]:
+        """The devices whose output is on now, with what they do ("pad (running heat)")."""
+        return [
+            f"{panel.label} ({panel.activity})" if panel.activity else panel.label
+            for panel in self.panels.values()
+            if panel.output_on
+        ]
+
+    def commands(self) -> list[Command]:
+        """Every action by name, for the palette; per device for the devices it fits."""
+        on = self.output_on()
+        commands = [
+            Command("Keys and help", self.action_help, "every key of this screen", "help"),
+            Command("Rescan for devices", self.action_rescan, "scan again now", "rescan"),
+            Command("Show devices", partial(self.action_tab, 1), "the device list", "tab_1"),
+            Command("Show history", self.action_history, "the journal's sessions", "history"),
+            Command(
+                "Stop all sessions",
+                self.stop_all,
+                f"output on: {', '.join(on)}" if on else "turn every output off",
+                "stop_all",
+            ),
+        ]
+        for row in self.device_rows():
+            label, address = row.label, row.address
+            if panel := self.panels.get(address):
+                pane = self._pane_id(address)
+                commands += [
+                    Command(f"Show {label}", partial(self.show_tab, pane), "its session", None),
+                    Command(
+                        f"Start session on {label}", panel.start, "as set in its panel", "start"
+                    ),
+                    Command(
+                        f"Pause session on {label}", panel.pause, "output off for now", "pause"
+                    ),
+                    Command(f"Resume session on {label}", panel.resume, "after a pause", "resume"),
+                    Command(f"Stop session on {label}", panel.stop, "turn its output off", "stop"),
+                    Command(
+                        f"Disconnect {label}", partial(self.disconnect, address), "", "disconnect"
+                    ),
+                ]
+            elif address in self.found:
+                commands.append(Command(f"Connect {label}", partial(self.connect, address), ""))
+            commands.append(
+                Command(
+                    f"Alias for {label}",
+                    partial(self.ask_alias, address),
+                    "a name of yours",
+                    "alias",
+                )
+            )
+            if row.bonded is False:
+                commands.append(
+                    Command(
+                        f"Pair {label}", partial(self.pair, address), "bond with the device", "pair"
+                    )
+                )
+        return commands
 
     def label_of(self, address: str) -> str:
         row = next((r for r in self.device_rows() if r.address == address), None)
@@ -254,25 +405,41 @@ class TherapyApp(App[None]):
     def _show_devices(self) -> None:
         rows = self.device_rows()
         in_range = sum(1 for r in rows if r.state == "in range")
+        on = self.output_on()
         self._note = (
-            f"{in_range} in range · {len(self.panels)} connected · {len(self.known)} remembered\n"
-            "Enter: connect   d: disconnect   a: alias   r: rescan"
+            f"{in_range} in range · {len(self.panels)} connected · {len(self.known)} remembered"
+            + (f" · output on: {', '.join(on)}" if on else "")
+            + f"\nEnter: connect   {self.key_for('stop_all')}: stop all sessions"
+            f"   {self.key_for('help')}: all keys   ctrl+p: all actions"
         )
         self.devices_view.show(rows, self._note)
+        self._show_output_bar(on)
+
+    def _show_output_bar(self, on: list[str]) -> None:
+        """The line above the footer while any output is on: which, and how to stop them."""
+        bar = self.output_bar
+        if on:
+            bar.update(f"output on: {', '.join(on)} — {self.key_for('stop_all')} stops all")
+        bar.set_class(bool(on), "-on")
 
     @work(group="scan", exit_on_error=False)
     async def _scan_loop(self) -> None:
+        """Scan again every ``scan_every_s`` (the first scan was the start's)."""
         while not self._shutting_down.is_set():
-            await self._scan_once()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._shutting_down.wait(), self.scan_every_s)
+            if not self._shutting_down.is_set():
+                await self._scan_once()
 
-    async def _scan_once(self) -> None:
+    async def _scan_once(self, *, at_start: bool = False) -> None:
         async with self._radio_lock:
             try:
                 found = await scan(self.radio, timeout_s=SCAN_S)
             except TherapyctlError as exc:
+                if at_start:
+                    raise
                 self.notify(str(exc), title="scan", severity="error")
+                self.devices_view.show(self.device_rows(), f"scan failed: {exc}")
                 return
         self.scans += 1
         self.found = {f.address: f for f in found}
@@ -463,13 +630,53 @@ class TherapyApp(App[None]):
         """Esc in a field: back to the keys (s, x, ...) without a mouse."""
         self.screen.set_focus(None)
 
+    def action_stop_all(self) -> None:
+        """Every running session, whichever tab or question is on screen."""
+        self.stop_all()
+
     def stop_all(self) -> None:
-        for panel in self.panels.values():
-            panel.stop()
+        running = [panel for panel in self.panels.values() if panel.runner is not None]
+        for panel in running:
+            panel.stop()  # the runner's request_stop: output off, through its supervisor
+        if not running:
+            self.notify("no session is running", title="Stop all")
+
+    def running(self) -> list[str]:
+        """The devices with a session (running, paused, resting or stopping)."""
+        return [panel.label for panel in self.panels.values() if panel.runner is not None]
 
     def action_history(self) -> None:
         self.show_tab("history-tab")
+        self.history_view.focus_table()
         self.history_view.reload()
+
+    def tab_ids(self) -> list[str]:
+        """The tabs in their order on screen: devices, each connected device, history."""
+        return ["devices-tab", *(self._pane_id(a) for a in self.panels), "history-tab"]
+
+    def action_tab(self, number: int) -> None:
+        """1..9: the tab of that number (1: Devices; the last: History)."""
+        tabs = self.tab_ids()
+        if 1 <= number <= len(tabs):
+            if tabs[number - 1] == "history-tab":
+                self.action_history()
+            else:
+                self.show_tab(tabs[number - 1])
+
+    def action_help(self) -> None:
+        """The keys of the screen on top, from its live bindings."""
+        if isinstance(self.screen, HelpScreen):
+            return
+        where = self.screen
+        title = "Keys here" if where is self.screen_stack[0] else f"Keys of {type(where).__name__}"
+        self.push_screen(HelpScreen(help_rows(self, where.active_bindings.values()), title))
+
+    @on(SessionChanged)
+    def _session_changed(self, _event: SessionChanged) -> None:
+        # While the app closes (no screen left) there is nothing to show.
+        if not self._shutting_down.is_set() and self.screen_stack:
+            self._show_devices()
+            self.refresh_bindings()
 
     @on(SessionEnded)
     def _session_ended(self, _event: SessionEnded) -> None:
@@ -486,10 +693,11 @@ class TherapyApp(App[None]):
         self.history_view.reload()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Footer: device keys on the device list, session keys on a device's tab."""
+        """Footer: device keys on the device list, session keys on a device's tab; stop all,
+        help, history, tabs and quit everywhere."""
         tabs = getattr(self, "tabs", None)  # None: not composed yet
         tab = tabs.active if tabs is not None else ""
-        device_actions = ("rescan", "disconnect", "alias", "start", "pause", "resume")
+        device_actions = ("rescan", "disconnect", "alias", "pair", "start", "pause", "resume")
         stack = self.screen_stack  # empty while the app closes
         if stack and isinstance(stack[-1], SessionDetail) and action in device_actions:
             return False  # a recorded session is on screen: back (esc), history, stop, quit
@@ -498,19 +706,42 @@ class TherapyApp(App[None]):
             return on_device
         if action == "rescan":
             return tab == "devices-tab"
-        if action in ("disconnect", "alias"):
+        if action in ("disconnect", "alias", "pair"):
             return on_device or tab == "devices-tab"
         return True
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self) -> None:
-        if self.screen_stack:
-            self.refresh_bindings()
+        if not self.screen_stack:
+            return
+        self.refresh_bindings()
+        # Where the keys go next: the list of the tab (Enter opens at once), else the app.
+        if self.tabs.active == "devices-tab":
+            self.devices_view.query_one(DataTable).focus()
+        elif self.tabs.active == "history-tab":
+            self.history_view.focus_table()
+        else:
+            self.screen_stack[0].set_focus(None)
 
     # ------------------------------------------------------------------ quit
 
     async def action_quit(self) -> None:
-        """Stop every output first, wait for the devices to confirm, then close and exit."""
+        """Quit; with sessions running, ask first. Every output is stopped (and confirmed
+        off) before the app closes."""
+        running = self.running()
+        if not running:
+            await self._quit_now()
+            return
+        if isinstance(self.screen, QuitPrompt):
+            return
+
+        async def answered(stop_and_quit: bool | None) -> None:
+            if stop_and_quit:
+                await self._quit_now()
+
+        self.push_screen(QuitPrompt(running), answered)
+
+    async def _quit_now(self) -> None:
         await self.shutdown()
         self.exit()
 

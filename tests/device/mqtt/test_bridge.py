@@ -37,8 +37,13 @@ async def serve(url: str, *args: str) -> AsyncIterator[asyncio.subprocess.Proces
         stderr=asyncio.subprocess.PIPE,
     )
     assert process.stderr is not None
-    line = await asyncio.wait_for(process.stderr.readline(), 30)
-    assert line.startswith(b"serving heat-pad"), line
+    said = []  # the broker's state is said first (issue #12, finding 7), then "serving"
+    while not (line := await asyncio.wait_for(process.stderr.readline(), 30)).startswith(
+        b"serving heat-pad"
+    ):
+        assert line, b"".join(said)  # it ended before serving
+        said.append(line)
+    assert any(line.startswith(b"MQTT: connected to 127.0.0.1:") for line in said), said
     try:
         yield process
     finally:

@@ -311,10 +311,11 @@ def test_light_without_contact_stops() -> None:
 
 
 def test_light_counts_energy_and_stops_at_the_daily_limit() -> None:
-    """Energy is power times time; reaching the day's 30 min stops as daily_limit."""
-    sup = running(
-        SessionRequest(Mode.LIGHT, 1800, level=4), feature=BELT_800, usage=Usage(light_s_24h=1700)
-    )
+    """Energy is power times time; running past the day's 30 min (a device whose timer
+    does not end a session cut to what was left) stops as daily_limit."""
+    sup = Supervisor(DEFAULT_LIMITS, BELT_800, Usage(light_s_24h=1700))
+    sup.plan(SessionRequest(Mode.LIGHT, 1800, level=4), 90)  # cut to 100 s
+    sup.started(0)
     reasons = []
     for t in range(1, 200):
         reasons += stops(

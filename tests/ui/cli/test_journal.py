@@ -3,6 +3,7 @@ export, plot, and every kind of bad database."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import csv
 import io
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from device.journal import SCHEMA_VERSION, JournalReader
+from device.journal import SCHEMA_VERSION, JournalReader, JournalWriter
 from tests.simserve import THERAPYCTL
 from ui.reports.export import CSV_COLUMNS, export_data
 from ui.reports.plot import draw_session
@@ -47,7 +48,7 @@ def journal(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict]
         "--plan",
         "contrast",
         "--time-scale",
-        "600",
+        "300",
         "--attended-ack",
         "auto",
     )
@@ -97,7 +98,7 @@ def test_show_gives_summary_limits_and_events(journal) -> None:
     ]
     assert [e["kind"] for e in shown["events"]].count("started") == 2
     text = cli("show", contrast["session_id"], "--db", str(db))
-    assert "contrast on thermal-pad" in text.stdout and "heat_ceiling_c=43" in text.stdout
+    assert "contrast on thermal-pad" in text.stdout and "ceiling 43 °C" in text.stdout
 
 
 def test_json_export_round_trips(journal, tmp_path: Path) -> None:
@@ -231,10 +232,30 @@ def test_light_daily_limit_holds_across_processes(tmp_path: Path) -> None:
         db, "--sim", "light-belt-800", "--mode", "light", "--minutes", "5", "--time-scale", "600"
     )
     assert first["end_reason"] == "completed"
-    assert second["end_reason"] == "daily_limit"
+    # Cut to what was left at the start: it completes as planned (issue #12, finding 8).
+    assert second["end_reason"] == "completed"
     assert "10 min left, running 10" in second["limits_applied"][0]
     assert first["actual_minutes"] + second["actual_minutes"] == pytest.approx(30, abs=0.3)
     assert third["end_reason"] == "daily_limit" and third["actual_minutes"] == 0
+    # Issue #12, finding 8: the refused third is a refusal on record, not a 0-min session.
+    with JournalReader(db) as reader:
+        listed = [row.session_id for row in reader.sessions()]
+        everything = reader.sessions(include_refused=True)
+        totals = reader.day_totals()
+    assert third["session_id"] not in listed and len(listed) == 2
+    assert [r.refused for r in everything if r.session_id == third["session_id"]] == [True]
+    assert sum(day["sessions"] for day in totals) == 2
+    # `history` lists the two sessions; `history --all` the refusal too, marked as one.
+    plain = cli("history", "--db", str(db)).stdout
+    shown_all = cli("history", "--all", "--db", str(db)).stdout
+    assert third["session_id"] not in plain
+    refused_line = next(line for line in shown_all.splitlines() if third["session_id"] in line)
+    assert "refused:daily_limit" in refused_line
+    # One column per quantity: light energy in J, never in the CEM43 column.
+    header = plain.splitlines()[0].split()
+    assert "CEM43" in header and "J" in header and "CEM43/J" not in header
+    first_line = next(line for line in plain.splitlines() if first["session_id"] in line)
+    assert float(first_line.split()[-2]) == pytest.approx(first["energy_j"], abs=1)
 
 
 def test_heat_rest_holds_across_processes(tmp_path: Path) -> None:
@@ -267,7 +288,7 @@ def test_unknown_session_and_missing_journal(tmp_path: Path, journal) -> None:
         cli("plot", "nosuchsession", "-o", str(tmp_path / "x.png"), "--db", str(db)),
         "there is no session",
     )
-    one_line_error(cli("history", "--db", str(tmp_path / "none.db")), "no journal here yet")
+    one_line_error(cli("show", "last", "--db", str(tmp_path / "none.db")), "no journal here yet")
 
 
 @pytest.mark.parametrize(
@@ -370,3 +391,32 @@ def test_export_and_plot_usage_errors(tmp_path: Path, journal) -> None:
     assert result.returncode == 2 and ".png or .svg" in result.stderr
     result = cli("history", "--since", "yesterday", "--db", str(db))
     assert result.returncode == 2 and "yesterday" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["history"],
+        ["show", "last"],
+        ["run", "--sim", "heat-pad", "--mode", "heat", "--minutes", "1"],
+    ],
+)
+def test_a_journal_path_that_is_a_directory_is_named_so(tmp_path: Path, command: list[str]) -> None:
+    """Issue #12, finding 10: `--db DIR` said "disk I/O error" (or "disk full")."""
+    one_line_error(cli(*command, "--db", str(tmp_path)), "it is a directory: give --db a file")
+
+
+def test_history_finds_a_device_by_the_alias_given_in_the_ui(journal) -> None:
+    """Issue #12, finding 10: an alias set in the UI was unknown to `history --device`."""
+    db, _, light = journal
+    address = light["device"]["address"]
+    writer = JournalWriter(db)
+    try:
+        writer.set_alias(address, "Belt of mine")
+        asyncio.run(writer.barrier())
+    finally:
+        writer.close()
+    result = cli("history", "--device", "Belt of mine", "--db", str(db), "--json")
+    assert result.returncode == 0, result.stderr
+    ids = [s["session_id"] for s in json.loads(result.stdout)["sessions"]]
+    assert ids == [light["session_id"]]

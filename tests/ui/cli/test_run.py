@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from device.journal import JournalReader
 from tests.simserve import THERAPYCTL, sim_serve
 
 SUMMARY_KEYS = {
@@ -356,3 +358,37 @@ async def test_run_against_an_unpaired_served_device_says_how_to_pair() -> None:
             f" `therapyctl pair pad --radio {serve.radio}`"
         )
         assert not any(e.get("output_on") for e in serve.events)
+
+
+def test_a_level_the_device_lacks_is_a_usage_error_and_never_journaled(tmp_path: Path) -> None:
+    """Issue #12, finding 4: `--level 5` on a 4-level pad ended as device_fault (exit 3) and
+    was journaled. Now: exit 2, the levels the device has in the message, nothing on record."""
+    db = tmp_path / "j.db"
+    result = run(
+        "--sim", "heat-pad", "--mode", "heat", "--level", "5", "--minutes", "5", "--db", str(db)
+    )
+    assert result.returncode == 2, result.stderr
+    assert (
+        "this heat pad has heat levels 1 to 4 (37 °C, 39 °C, 41 °C, 43 °C), not 5" in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    with JournalReader(db) as reader:
+        assert reader.sessions(include_refused=True) == []
+
+
+def test_a_plan_summary_counts_its_rests_apart_from_its_treatment() -> None:
+    """Finding 9: "completed after 39.9 of 60.0 planned min" left the rests out. Now the
+    summary says the minutes of treatment and the minutes with rests."""
+    result = run("--sim", "thermal-pad", "--plan", "contrast", "--time-scale", "300",
+                 "--attended-ack")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.splitlines()[0]
+    found = re.search(
+        r"ended completed after (\d+\.\d) min of treatment"
+        r" \((\d+\.\d) min with rests\) of 60\.0 planned",
+        line,
+    )
+    assert found, line
+    treatment, with_rests = float(found[1]), float(found[2])
+    assert treatment == pytest.approx(40, abs=0.5)  # heat 20 + cold 20
+    assert with_rests == pytest.approx(60, abs=2.5)  # + the 20 min rest

@@ -27,8 +27,9 @@ from protocols import Mode, State
 from simulator import DeviceSpec, SimulatorWorld
 from tests.device.helpers import status
 from ui.tui.app import Backend, TherapyApp
+from ui.tui.widgets.help import HelpScreen
 from ui.tui.widgets.history import SessionDetail
-from ui.tui.widgets.prompts import AttendedPrompt
+from ui.tui.widgets.prompts import AttendedPrompt, QuitPrompt
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 FIXED_AT = 1_795_000_000.0  # 2026-11-18 11:06:40 UTC: the journal's fixed time of day
@@ -131,7 +132,34 @@ def test_attended_prompt(snap_compare: SnapCompare, size: tuple[int, int]) -> No
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await prepare(pilot)
-        await pilot.app.push_screen(AttendedPrompt("heat-pad", lambda: 58.0))
+        # A clock that stands still: the countdown shows 58 s, whenever it is drawn.
+        await pilot.app.push_screen(AttendedPrompt("heat-pad", 58.0, now=lambda: 0.0))
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_help_screen(snap_compare: SnapCompare, size: tuple[int, int]) -> None:
+    """? on the device list: every key that works there, from the live bindings."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await scanned(pilot)
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_quit_question(snap_compare: SnapCompare, size: tuple[int, int]) -> None:
+    """q with a session running: stop it and quit, or stay (over the pad's tab)."""
+    prepare = connected("heat-pad")
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await prepare(pilot)
+        await pilot.app.push_screen(QuitPrompt(["heat-pad"]))
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)

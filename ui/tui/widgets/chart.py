@@ -1,6 +1,7 @@
 """A session's chart in the terminal: temperature over the session's minutes and, for light
-belts, optical power on a second axis, with the active limit lines. Drawn by plotext
-(textual-plotext)."""
+belts, optical power on a second axis, with the active limit lines and the paused time
+shaded. The x axis spans the whole session: its planned length, stretched by the time paused,
+and never shorter than the last reading. Drawn by plotext (textual-plotext)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from textual_plotext import PlotextPlot
 
 Axis = Literal["left", "right"]
 MIN_SPAN = {"left": 6.0, "right": 100.0}  # °C, mW: a steady reading is not blown up to noise
+PAUSED_MARK = "░"  # the paused time's shading, and its legend
+Pause = tuple[float, float | None]  # minutes: from, to (None: paused still)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,18 @@ def limit_lines(
     return tuple(lines)
 
 
+def temperature_extremes(modes: set[str], max_c: float | None, min_c: float | None) -> str:
+    """A session's telling temperatures: the peak of heat (and of a belt's skin), the lowest
+    of cold; a cold session's highest reading is only where it began, never its "peak"."""
+    modes = modes & {"heat", "cold", "light"}  # not "none" (readings with the output off)
+    parts = []
+    if max_c is not None and (not modes or modes - {"cold"}):
+        parts.append(f"peak {max_c:.1f} °C")
+    if min_c is not None and "cold" in modes:
+        parts.append(f"lowest {min_c:.1f} °C")
+    return "  ".join(parts)
+
+
 class SessionChart(PlotextPlot):
     """Points arrive as they are measured; the chart redraws on :meth:`flush` (a timer)."""
 
@@ -57,6 +72,7 @@ class SessionChart(PlotextPlot):
         self.show_power = False
         self.limits: tuple[LimitLine, ...] = ()
         self.span_min: float | None = None
+        self.pauses: list[Pause] = []
         self._dirty = True
 
     def configure(
@@ -75,8 +91,27 @@ class SessionChart(PlotextPlot):
         self.minutes.clear()
         self.values.clear()
         self.power.clear()
+        self.pauses.clear()
         self._dirty = True
         self.refresh()
+
+    def set_pauses(self, pauses: list[Pause]) -> None:
+        """The paused stretches (minutes), shaded; the last may still be open."""
+        self.pauses = list(pauses)
+        self._dirty = True
+
+    def paused_min(self) -> float:
+        """Minutes paused so far (an open pause up to the last reading)."""
+        last = self.minutes[-1] if self.minutes else 0.0
+        return sum(
+            max(0.0, (end if end is not None else last) - start) for start, end in self.pauses
+        )
+
+    def x_max(self) -> float:
+        """The right end of the x axis: the whole session, never cut at its plan."""
+        last = self.minutes[-1] if self.minutes else 0.0
+        planned = self.span_min + self.paused_min() if self.span_min else 0.0
+        return max(planned, last, 1.0)
 
     def add_point(
         self, minute: float, temperature_c: float | None, power_mw: float | None = None
@@ -128,6 +163,27 @@ class SessionChart(PlotextPlot):
         close = (high - low) / 12  # a tick this near a limit would share its row
         return sorted({*limits, *(t for t in ticks if all(abs(t - v) > close for v in limits))})
 
+    def _shade_pauses(
+        self, left: tuple[float, float] | None, right: tuple[float, float] | None
+    ) -> None:
+        """Each pause as a shaded band over the full height (drawn first: under the curves)."""
+        side: Axis = "left" if left is not None or right is None else "right"
+        bounds = left if side == "left" else right
+        if bounds is None:
+            return
+        last = self.minutes[-1] if self.minutes else 0.0
+        for start, end in self.pauses:
+            stop = end if end is not None else last
+            if stop > start:
+                self.plt.plot(
+                    [start, stop],
+                    [bounds[1], bounds[1]],
+                    marker=PAUSED_MARK,
+                    color="gray",
+                    fillx=True,
+                    yside=side,
+                )
+
     def render(self) -> Text:
         self._dirty = False
         plt = self.plt
@@ -135,6 +191,9 @@ class SessionChart(PlotextPlot):
         plt.clear_figure()
         plt.xlabel("min")
         x, y = self._series(self.values)
+        left = self._ylim("left", y)
+        right = self._ylim("right", self._series(self.power)[1]) if self.show_power else None
+        self._shade_pauses(left, right)
         if x:
             plt.plot(x, y, marker="braille", color="orange", label="°C")
         if self.show_power:
@@ -143,18 +202,16 @@ class SessionChart(PlotextPlot):
                 plt.plot(px, py, marker="braille", color="magenta", yside="right", label="mW")
         for line in self.limits:
             plt.hline(line.value, "red", yside=line.axis)
-        if (left := self._ylim("left", y)) is not None:
+        if left is not None:
             plt.ylim(*left, yside="left")  # type: ignore[arg-type]
             plt.yticks(self._ticks(left, "left"), yside="left")  # type: ignore[arg-type]
-        if (
-            self.show_power
-            and (right := self._ylim("right", self._series(self.power)[1])) is not None
-        ):
+        if right is not None:
             plt.ylim(*right, yside="right")  # type: ignore[arg-type]
             plt.yticks(self._ticks(right, "right"), yside="right")  # type: ignore[arg-type]
-        right_edge = self.span_min or (self.minutes[-1] if self.minutes else 1.0)
-        plt.xlim(0, max(right_edge, 1.0))
-        legend = "  ".join(f"── {line.label}" for line in self.limits)
-        plt.title(legend or "temperature over the session")
+        plt.xlim(0, self.x_max())
+        legend = [f"── {line.label}" for line in self.limits]
+        if self.pauses:
+            legend.append(f"{PAUSED_MARK} paused")
+        plt.title("  ".join(legend) or "temperature over the session")
         text: Text = super().render()  # type: ignore[assignment]
         return text

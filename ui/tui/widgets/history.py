@@ -1,6 +1,8 @@
 """The journal in the UI: sessions newest first; open one to see its chart and events.
 
-Reads go to a thread (``asyncio.to_thread``) so the UI never waits on SQLite.
+Times are local, ``YYYY-MM-DD HH:MM``, as ``therapyctl history`` and ``show`` print them; each
+session shows its id (what ``show`` takes). Reads go to a thread (``asyncio.to_thread``) so
+the UI never waits on SQLite.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from device.journal import JournalReader, SessionRow
 from protocols import TherapyctlError
-from ui.tui.widgets.chart import SessionChart, limit_lines
+from ui.tui.widgets.chart import Pause, SessionChart, limit_lines, temperature_extremes
 
 HISTORY_ROWS = 500
+SHORT_ID = 12  # the table's id column: ``therapyctl show`` takes any unique prefix
 SAFETY_KINDS = frozenset({"safety_stop", "alarm", "link_lost", "device_fault", "clamp"})
 
 
@@ -31,6 +34,23 @@ def _when(at: float) -> str:
 
 def _minutes(value: float | None) -> str:
     return "--" if value is None else f"{value:.1f}"
+
+
+def pauses_of(events: list[dict[str, Any]]) -> list[Pause]:
+    """The paused stretches of a recorded session (minutes), from its paused/resumed events;
+    one the session ended in closes at its end."""
+    pauses: list[Pause] = []
+    start: float | None = None
+    for event in events:
+        minute = float(event["t_s"]) / 60
+        if event["kind"] == "paused" and start is None:
+            start = minute
+        elif start is not None and event["kind"] in ("resumed", "stop", "safety_stop", "ended"):
+            pauses.append((start, minute))
+            start = None
+    if start is not None:
+        pauses.append((start, None))
+    return pauses
 
 
 class HistoryView(Vertical):
@@ -52,8 +72,12 @@ class HistoryView(Vertical):
 
     def on_mount(self) -> None:
         table = self.query_one("#history", DataTable)
-        table.add_columns("WHEN", "DEVICE", "WHAT", "MIN", "ENDED")
+        table.add_columns("WHEN", "DEVICE", "WHAT", "MIN", "ENDED", "ID")
         self.reload()
+
+    def focus_table(self) -> None:
+        """The keys go to the table: Enter opens the highlighted session at once."""
+        self.query_one("#history", DataTable).focus()
 
     @work(exclusive=True, group="history", exit_on_error=False)
     async def reload(self) -> None:
@@ -75,6 +99,7 @@ class HistoryView(Vertical):
                 row.what,
                 _minutes(row.actual_minutes),
                 (row.end_reason or "running").replace("_", " "),
+                row.session_id[:SHORT_ID],
                 key=row.session_id,
             )
         shown = f"{len(self.rows)} session{'s' if len(self.rows) != 1 else ''}"
@@ -140,29 +165,34 @@ class SessionDetail(Screen[None]):
         row: SessionRow = data["session"]
         samples, limits = data["samples"], data["limits"]
         light = row.mode == "light" or any(s["mode"] == "light" for s in samples)
-        self.sub_title = f"{row.device_name}: {row.what}"
-        peak = "" if row.max_temperature_c is None else f"  peak {row.max_temperature_c:.1f} °C"
+        self.sub_title = f"{row.device_name}: {row.what} · session {row.session_id}"
+        modes = {s["mode"] for s in samples} | ({row.mode} if row.mode else set())
+        extremes = temperature_extremes(modes, row.max_temperature_c, row.min_temperature_c)
         dose = (
             f"  energy {row.energy_j or 0:.0f} J"
             if light
             else f"  CEM43 {row.cem43_minutes or 0:.2f} min"
         )
         self.query_one("#summary", Static).update(
-            f"{_when(row.started_at)}  {row.device_name} ({row.device_kind})  {row.what}"
-            f"  {_minutes(row.actual_minutes)} of {_minutes(row.planned_minutes)} min\n"
-            f"ended: {(row.end_reason or 'running').replace('_', ' ')}"
+            f"session {row.session_id}  {_when(row.started_at)}  {row.device_name}"
+            f" ({row.device_kind})  {row.what}\n"
+            f"{_minutes(row.actual_minutes)} of {_minutes(row.planned_minutes)} min"
+            f"  ended: {(row.end_reason or 'running').replace('_', ' ')}"
             + (f" — {row.end_detail}" if row.end_detail else "")
-            + peak
+            + (f"  {extremes}" if extremes else "")
             + dose
         )
         chart = self.query_one(SessionChart)
-        modes = {s["mode"] for s in samples}
+        # The x axis spans the whole session (its last sample, paused time included), not
+        # only its planned minutes.
         chart.configure(limit_lines(modes, limits), row.planned_minutes or None, show_power=light)
         chart.set_points(
             [s["t_s"] / 60 for s in samples],
             [s["temperature_c"] for s in samples],
             [s["power_mw"] if s["output_on"] else 0 for s in samples] if light else None,
         )
+        chart.set_pauses(pauses_of(data["events"]))
+        chart.refresh()
         table = self.query_one("#events", DataTable)
         table.clear()
         for event in data["events"]:

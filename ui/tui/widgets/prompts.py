@@ -1,7 +1,10 @@
-"""Modal questions: the attended-use check, resuming after a lost link, a device's alias."""
+"""Modal questions: the attended-use check, resuming after a lost link, a device's alias,
+quitting while sessions run."""
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -22,15 +25,28 @@ _MODAL_CSS = """
 
 
 class AttendedPrompt(ModalScreen[bool]):
-    """Heat: are you awake? A countdown that must be answered, or the heat stops."""
+    """Heat: are you awake? A countdown that must be answered, or the heat stops.
+
+    The countdown is a person's time: wall seconds from the moment the question arrives
+    (``wall_left_s``, converted from the runner's device-time deadline by the caller), shown
+    in whole seconds, one less each second, whatever the session's time scale.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("enter,y", "confirm", "I am awake")]
     DEFAULT_CSS = _MODAL_CSS.format(name="AttendedPrompt")
 
-    def __init__(self, device_name: str, seconds_left: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        device_name: str,
+        wall_left_s: float,
+        *,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__()
         self.device_name = device_name
-        self.seconds_left = seconds_left
+        self._now = now
+        self.deadline = now() + wall_left_s  # on ``now``'s clock (wall seconds)
+        self.shown_s: int | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -40,14 +56,20 @@ class AttendedPrompt(ModalScreen[bool]):
             yield Button("I am awake (Enter)", variant="warning", id="awake")
 
     def on_mount(self) -> None:
-        self.set_interval(0.5, self._tick)
+        # Often enough that the shown second changes within a tenth of the real one.
+        self.set_interval(0.1, self._tick)
+
+    def seconds_left(self) -> int:
+        """Whole wall seconds left, rounded up: 30 until 29 s are left, then 29, ..."""
+        return max(0, math.ceil(self.deadline - self._now() - 1e-6))
 
     def _left_text(self) -> str:
-        left = max(0.0, self.seconds_left())
-        return f"Press Enter within {left:.0f} s, or the heat stops."
+        self.shown_s = self.seconds_left()
+        return f"Press Enter within {self.shown_s} s, or the heat stops."
 
     def _tick(self) -> None:
-        self.query_one("#left", Label).update(self._left_text())
+        if self.seconds_left() != self.shown_s:
+            self.query_one("#left", Label).update(self._left_text())
 
     @on(Button.Pressed, "#awake")
     def action_confirm(self) -> None:
@@ -108,3 +130,40 @@ class AliasPrompt(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class QuitPrompt(ModalScreen[bool]):
+    """Sessions are running: stop them and quit, or stay."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y,enter", "stop_and_quit", "Stop and quit"),
+        Binding("n,escape", "stay", "Stay"),
+    ]
+    DEFAULT_CSS = _MODAL_CSS.format(name="QuitPrompt")
+
+    def __init__(self, labels: list[str]) -> None:
+        super().__init__()
+        self.labels = labels
+
+    @property
+    def question(self) -> str:
+        count = len(self.labels)
+        if count == 1:
+            return f"1 session is running ({self.labels[0]}); stop it and quit?"
+        return f"{count} sessions are running ({', '.join(self.labels)}); stop them and quit?"
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.question, id="question")
+            yield Label("Quitting turns every output off first.")
+            with Horizontal():
+                yield Button("Stop and quit (y)", variant="error", id="quit")
+                yield Button("Stay (Esc)", id="stay")
+
+    @on(Button.Pressed, "#quit")
+    def action_stop_and_quit(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#stay")
+    def action_stay(self) -> None:
+        self.dismiss(False)

@@ -1,12 +1,17 @@
 """One connected device's session view: choose, start, watch, pause, resume, stop.
 
-Every start goes through :class:`device.controller.PlanRunner` and so through the session
+Every start goes through :class:`device.sessions.PlanRunner` and so through the session
 runner's supervisor, exactly as ``therapyctl run`` does. This module only shows what the
 runner reports and forwards the user's commands; it decides nothing about safety.
+
+One notification per happening: a stop is told once, when the device has confirmed its output
+off (what happened, that the output is off, what to do now); the end of a session that was not
+stopped for safety is told at its end; clamps, alarms and refused commands each once.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Literal
 
 from textual import on, work
@@ -17,7 +22,7 @@ from textual.widgets import Button, Digits, Input, Label, ProgressBar, Select, S
 
 from device.journal import JournalWriter
 from device.link import DeviceDriver
-from device.safety import EndReason, Limits, SessionRequest, Tally
+from device.safety import EndReason, Limits, SessionRequest, Tally, request_problem
 from device.sessions import (
     BUILTIN_PLANS,
     DEFAULT_COLD_C,
@@ -34,8 +39,8 @@ from device.sessions import (
     TherapyPlan,
     UsageLedger,
 )
-from protocols import Mode, ModeSupport, Status, TherapyctlError
-from ui.tui.widgets.chart import SessionChart, limit_lines
+from protocols import Feature, Mode, ModeSupport, Status, TherapyctlError
+from ui.tui.widgets.chart import SessionChart, limit_lines, temperature_extremes
 from ui.tui.widgets.prompts import AttendedPrompt, ResumePrompt
 
 if TYPE_CHECKING:
@@ -43,8 +48,10 @@ if TYPE_CHECKING:
 
     from device.mqtt import MqttReporter
 
-ALERT_KINDS = {"clamp", "safety_stop", "alarm", "link_lost", "refused"}
+# Events told as they happen (each once); a safety stop is told when the output is off.
+ALERT_KINDS = {"clamp", "alarm", "refused"}
 SINGLE = "single"  # the plan Select's "one session, as set here" choice
+MAX_MINUTES = 24 * 60  # the minutes field's bound, as ``run --minutes``'s (longer: a typo)
 Severity = Literal["information", "warning", "error"]
 
 # What a safety stop means for the user: what to do now (the event says what happened).
@@ -70,12 +77,36 @@ ADVICE = {
 }
 
 
-# What an empty target field means (shown as its placeholder): plans.py's defaults, level 1.
+# What an empty target field means (shown as its placeholder): plans.py's defaults, as
+# ``run`` uses them; light: the belt's highest output (the planner's default, as ``run``'s).
 DEFAULT_TARGET = {
     Mode.HEAT: f"{DEFAULT_HEAT_C:g} °C",
     Mode.COLD: f"{DEFAULT_COLD_C:g} °C",
-    Mode.LIGHT: "L1",
 }
+TARGET_HELP = (
+    "°C for heat and cold, mW for light (e.g. 400), or a level (L1, L2, ...);"
+    " empty: the default shown"
+)
+
+
+def setpoint_problem(request: SessionRequest, feature: Feature) -> str | None:
+    """A setpoint outside the device's own range (its Feature), naming that range; None if
+    it fits (the limits may still lower it, as a clamp the supervisor tells)."""
+    setpoint = request.setpoint_c
+    if setpoint is None or request.level or request.mode == Mode.LIGHT:
+        return None
+    heat = request.mode == Mode.HEAT
+    low, high = (
+        (feature.heat_min_c, feature.heat_max_c)
+        if heat
+        else (feature.cold_min_c, feature.cold_max_c)
+    )
+    if low is None or high is None or low <= setpoint <= high:
+        return None
+    return (
+        f"this device takes {'heat' if heat else 'cold'} setpoints from {low:g} to {high:g} °C,"
+        f" not {setpoint:g}"
+    )
 
 
 def _mmss(seconds: float) -> str:
@@ -131,6 +162,15 @@ class SessionPanel(Vertical):
         self._plan_t0_s: float | None = None
         self._step_t0_s = 0.0
         self._step_s = 0.0
+        self._done_s = 0.0  # planned seconds of the plan's steps already done
+        self._step_run_s = 0.0  # how long the current step's output has run (device's count)
+        self._resting = False
+        self._pauses: list[tuple[float, float | None]] = []  # minutes since the plan began
+        self._stop_told = False  # this session's stop has been told (one notification)
+        self._told_state: tuple[str | None, bool] = (None, False)
+        # The last session's chart and readings stay until the next one's first step has
+        # started: a refused start (rest, daily limit) leaves them as they were.
+        self._shown_is_current = True
         self._refresh_timer: Timer | None = None
         self.chart = SessionChart(id="chart")  # kept: every Status adds a point
 
@@ -160,10 +200,10 @@ class SessionPanel(Vertical):
             yield Select(plans, value=SINGLE, allow_blank=False, compact=True, id="plan")
             yield Select(modes, value=modes[0][1], allow_blank=False, compact=True, id="mode")
             yield Input(
-                placeholder=DEFAULT_TARGET[self.modes[0]],
+                placeholder=self.default_target(self.modes[0]),
                 compact=True,
                 id="target",
-                tooltip="°C, a level (L1..L9) or, for light, mW (400 mW); empty: the default shown",
+                tooltip=TARGET_HELP,
             )
             yield Input(value="10", placeholder="min", compact=True, id="minutes")
             yield Label("min")
@@ -190,7 +230,7 @@ class SessionPanel(Vertical):
     @on(Select.Changed, "#mode")
     def _mode_chosen(self) -> None:
         mode = self._chosen_mode()
-        self.query_one("#target", Input).placeholder = DEFAULT_TARGET[mode]
+        self.query_one("#target", Input).placeholder = self.default_target(mode)
         if self.runner is None:
             self._configure_chart(mode, None)
 
@@ -202,23 +242,50 @@ class SessionPanel(Vertical):
 
     # ------------------------------------------------------------------ commands
 
+    def default_target(self, mode: Mode) -> str:
+        """What an empty target means for ``mode`` on this device, in its unit."""
+        if mode == Mode.LIGHT:
+            feature = self.driver.feature
+            levels = feature.levels_for(Mode.LIGHT) if feature is not None else ()
+            top = levels[-1].power_mw if levels else feature.max_power_mw if feature else None
+            return f"{top} mW" if top else "max mW"
+        return DEFAULT_TARGET[mode]
+
     def _chosen_mode(self) -> Mode:
         return Mode[str(self.query_one("#mode", Select).value).upper()]
 
     def request(self) -> SessionRequest:
-        """The single session the fields describe (checked by the supervisor, not here)."""
+        """The single session the fields describe, checked against what this device can do
+        (levels, setpoint range) and a sane length; a TherapyctlError names the valid range.
+        The limits are the supervisor's: they clamp or refuse it when it starts."""
+        request = self._parsed_request()
+        feature = self.driver.feature
+        if feature is not None and (
+            problem := request_problem(request, feature) or setpoint_problem(request, feature)
+        ):
+            raise TherapyctlError(problem)
+        return request
+
+    def _parsed_request(self) -> SessionRequest:
         mode = self._chosen_mode()
         target = self.query_one("#target", Input).value.strip()
         minutes_text = self.query_one("#minutes", Input).value.strip() or "10"
         try:
             minutes = float(minutes_text)
         except ValueError:
-            raise TherapyctlError(f"minutes must be a number, not {minutes_text!r}") from None
+            minutes = math.nan
+        if not 0 < minutes <= MAX_MINUTES:  # NaN too
+            raise TherapyctlError(
+                f"the minutes must be a number more than 0 and at most {MAX_MINUTES},"
+                f" not {minutes_text!r}"
+            )
         level = 0
         value: float | None = None
         power_mw: int | None = None
         if target.upper().startswith("L") and target[1:].isdigit():
             level = int(target[1:])
+            if level == 0:
+                raise TherapyctlError(f"levels are numbered from 1 (L1, L2, ...), not {target!r}")
         elif target.lower().replace(" ", "").endswith("mw") and mode == Mode.LIGHT:
             digits = target.lower().replace(" ", "").removesuffix("mw")
             if not digits.isdigit():
@@ -235,9 +302,15 @@ class SessionPanel(Vertical):
                     f" (e.g. 400 mW), not {target!r}"
                 ) from None
         if mode == Mode.LIGHT:
+            # A bare number is mW, as the placeholder shows; empty: the planner's default
+            # (the belt's highest output), exactly as ``run --mode light`` without a target.
+            if power_mw is None and value is not None:
+                if value != int(value):
+                    raise TherapyctlError(f"optical power must be whole mW, not {target!r}")
+                power_mw = int(value)
             if power_mw is not None:
                 return SessionRequest(mode, minutes * 60, power_mw=power_mw)
-            return SessionRequest(mode, minutes * 60, level=level or int(value or 1))
+            return SessionRequest(mode, minutes * 60, level=level)
         if level:
             return SessionRequest(mode, minutes * 60, level=level)
         default = DEFAULT_HEAT_C if mode == Mode.HEAT else DEFAULT_COLD_C
@@ -258,8 +331,8 @@ class SessionPanel(Vertical):
             return
         try:
             plan, single = self.chosen_plan()
-        except TherapyctlError as exc:
-            self.app.notify(str(exc), title="cannot start", severity="error")
+        except TherapyctlError as exc:  # a typo: told here, nothing journaled or sent
+            self.app.notify(str(exc), title=f"{self.label}: cannot start", severity="warning")
             return
         self._launch(plan, single, None)
 
@@ -275,14 +348,15 @@ class SessionPanel(Vertical):
             ledger=None if self.journal else self.ledger,
             resuming=resuming,
         )
-        self.temperatures.clear()
-        self.chart.clear_points()
+        self.last_status = None
+        self._shown_is_current = False  # the last chart stays until a step has started
         self._plan_t0_s = self.driver.clock.now()
         self._step_t0_s, self._step_s = 0.0, self.runner.plan.steps[0].minutes * 60
-        first = self.runner.plan.steps[0]
-        self._configure_chart(first.request.mode if first.request else None, self.runner.plan)
+        self._done_s = self._step_run_s = 0.0
+        self._resting = self._stop_told = False
         self.step_text = ""
         self.query_one("#state", Static).update("starting")
+        self._changed()
         self._run(self.runner)
 
     @work(group="session", exit_on_error=False)
@@ -292,46 +366,73 @@ class SessionPanel(Vertical):
         except TherapyctlError as exc:
             self.app.notify(str(exc), title="cannot start", severity="error", timeout=10)
             self.runner = None
+            self._shown_is_current = True  # nothing started: the last chart stays
             self.query_one("#state", Static).update("idle")
+            self._changed()
             return
         finally:
             self._plan_t0_s = None
+            self._resting = False
         self.summaries.append(summary)
         if self.reporter is not None:
             self.reporter.finished(summary.as_json())
         self.runner = None
         self.session = None
+        self._changed()
         self._tell_end(summary)
         self._status_dirty = False
-        self.query_one("#countdown", Digits).update("--:--")
         ended = summary.end_reason.value.replace("_", " ")
-        self.query_one("#state", Static).update(ended)
-        self.query_one("#readings", Static).update(
-            f"output off — {ended} after {summary.actual_minutes:.1f} min"
-            + (
-                f"\npeak {summary.max_temperature_c:.1f} °C"
-                if summary.max_temperature_c is not None
-                else ""
+        if not self._shown_is_current:
+            # Refused before any step started: the last session's chart and readings stay.
+            self._shown_is_current = True
+            self.query_one("#state", Static).update(f"not started: {ended}")
+        else:
+            self.query_one("#countdown", Digits).update("--:--")
+            self.query_one("#state", Static).update(ended)
+            modes = {m.name.lower() for m in runner.plan.modes}
+            extremes = temperature_extremes(
+                modes, summary.max_temperature_c, summary.min_temperature_c
             )
-            + "".join(f"\nALARM: {alarm}" for alarm in summary.alarms)
-        )
+            self.query_one("#readings", Static).update(
+                f"output off — {ended} after {summary.actual_minutes:.1f} min"
+                + (f"\n{extremes}" if extremes else "")
+                + "".join(f"\nALARM: {alarm}" for alarm in summary.alarms)
+            )
         self.post_message(SessionEnded(self, summary))
         offer = runner.resumption(summary)
         if offer is not None:
             await self._offer_resume(runner, summary, offer)
 
     def _tell_end(self, summary: RunSummary) -> None:
+        """The session's one notification, unless its stop was told already."""
+        if self._stop_told:
+            return
         reason = summary.end_reason
-        severity: Severity = "error" if reason.is_safety_stop else "information"
+        if not any(result.started_s is not None for result in summary.sessions):
+            text = summary.end_detail or reason.value.replace("_", " ")
+            if reason.is_safety_stop and (advice := ADVICE.get(reason)):
+                text += ". " + advice
+            self.app.notify(text, title=f"{self.label}: not started", severity="warning")
+            return
+        if reason.is_safety_stop:
+            self._tell_stop(reason, summary.end_detail, f" ({summary.actual_minutes:.1f} min)")
+            return
         text = f"session ended: {reason.value.replace('_', ' ')}"
         if summary.end_detail:
             text += f" — {summary.end_detail}"
-        text += f" ({summary.actual_minutes:.1f} min)."
-        if reason.is_safety_stop:
-            text += " The output is off."
-            if advice := ADVICE.get(reason):
-                text += " " + advice
-        self.app.notify(text, title=self.label, severity=severity, timeout=15)
+        text += f" ({summary.actual_minutes:.1f} min). The output is off."
+        self.app.notify(text, title=self.label, timeout=10)
+
+    def _tell_stop(self, reason: EndReason, detail: str, ran: str = "") -> None:
+        """A safety stop, once: what happened, that the output is off, what to do now."""
+        self._stop_told = True
+        what = reason.value.replace("_", " ")
+        text = f"{(detail or what).rstrip('.')}{ran}. The output is off."
+        if advice := ADVICE.get(reason):
+            text += " " + advice
+        # A lost link is followed by the question whether to resume: do not cover it long.
+        timeout = 8 if reason == EndReason.LINK_LOST else 15
+        self.app.notify(text, title=f"{self.label}: {what}", severity="error", timeout=timeout)
 
     async def _offer_resume(
         self, runner: PlanRunner, summary: RunSummary, offer: Resumption
@@ -382,7 +483,17 @@ class SessionPanel(Vertical):
 
     def session_state(self, runner: SessionRunner, state: RunnerState) -> None:
         self.session = runner
+        if state == RunnerState.RUNNING:
+            self._show_new_session()
         self.query_one("#state", Static).update(state.value)
+        minute = self._elapsed_min()
+        if state == RunnerState.PAUSED:
+            if not self._pauses or self._pauses[-1][1] is not None:
+                self._pauses.append((minute, None))
+                self.chart.set_pauses(self._pauses)
+        else:
+            self._close_pause(minute)
+        self._changed()
         if (
             state == RunnerState.RUNNING
             and self.prompt is not None
@@ -393,7 +504,12 @@ class SessionPanel(Vertical):
     def session_status(self, runner: SessionRunner, status: Status) -> None:
         """Every Status (up to 10 a second): kept; drawn by :meth:`_refresh`, if on screen."""
         tally = runner.supervisor.tally if runner.supervisor else None
+        self._show_new_session()
+        if runner.state in (RunnerState.RUNNING, RunnerState.PAUSED):
+            self._step_run_s = status.elapsed_s  # stands still while paused
         self._record_status(status, tally, self._elapsed_min())
+        if status.output_on != self._told_state[1]:
+            self._changed()
 
     def _elapsed_min(self) -> float:
         t0 = self._plan_t0_s
@@ -445,17 +561,35 @@ class SessionPanel(Vertical):
         )
 
     def session_event(self, runner: SessionRunner | None, event: SessionEvent) -> None:
-        if event.kind == "step":
+        kind = event.kind
+        if kind == "step":
             self._step_started(event)
-        if event.kind in ALERT_KINDS:
-            severity: Severity = "warning" if event.kind in ("clamp", "refused") else "error"
+        elif kind == "safety_stop":
+            self._stop_told = False  # told once the output is confirmed off (or at the end)
+        elif kind == "link_lost":
+            self.query_one("#state", Static).update("link lost")
+            self.query_one("#readings", Static).update(
+                "link lost: reconnecting to confirm the output is off..."
+            )
+        elif kind == "output_off" and runner is not None and not self._stop_told:
+            supervisor = runner.supervisor
+            reason = supervisor.end_reason if supervisor is not None else None
+            if reason is not None and reason.is_safety_stop:
+                assert supervisor is not None
+                self._tell_stop(reason, supervisor.end_detail)
+        elif kind == "refused" and (
+            runner is None or runner.state in (RunnerState.IDLE, RunnerState.STARTING)
+        ):
+            pass  # a start refused: the end says why, once
+        elif kind in ALERT_KINDS:
+            severity: Severity = "error" if kind == "alarm" else "warning"
             self.app.notify(
                 event.detail,
-                title=f"{self.label}: {event.kind.replace('_', ' ')}",
+                title=f"{self.label}: {kind.replace('_', ' ')}",
                 severity=severity,
                 timeout=15,
             )
-        if event.kind == "ended":
+        if kind == "ended":
             self._close_prompt()
 
     def _step_started(self, event: SessionEvent) -> None:
@@ -463,15 +597,39 @@ class SessionPanel(Vertical):
         if runner is None:
             return
         self.step_text = event.detail
-        step = runner.plan.steps[runner.step_index]
+        index = runner.step_index
+        step = runner.plan.steps[index]
         self._step_t0_s, self._step_s = event.t_s, step.minutes * 60
+        self._done_s = sum(s.minutes * 60 for s in runner.plan.steps[:index])
+        self._step_run_s = 0.0
+        self._resting = step.request is None
         if step.request is not None:
-            self._configure_chart(step.request.mode, runner.plan)
+            if self._shown_is_current:  # else: configured when the step has started
+                self._configure_chart(step.request.mode, runner.plan)
         else:
+            self._show_new_session()
+            self.query_one("#state", Static).update(f"rest, {_mmss(step.minutes * 60)} left")
             self.query_one("#readings", Static).update(f"resting, output off\n\n{event.detail}")
+        self._changed()
+
+    def _show_new_session(self) -> None:
+        """The plan's first step has started (a session runs, or a rest): its chart and
+        readings replace the last session's, once."""
+        runner = self.runner
+        if self._shown_is_current or runner is None:
+            return
+        self._shown_is_current = True
+        self.temperatures.clear()
+        self.chart.clear_points()
+        self._pauses.clear()
+        step = runner.plan.steps[runner.step_index]
+        self._configure_chart(step.request.mode if step.request else None, runner.plan)
 
     def session_prompt(self, runner: SessionRunner, deadline_s: float) -> None:
-        self.prompt = AttendedPrompt(self.label, lambda: deadline_s - runner.now())
+        # The deadline is in device seconds; a person answers in wall seconds: converted
+        # now, then counted down on the wall clock.
+        wall_left_s = runner.clock.wall_s(deadline_s - runner.now())
+        self.prompt = AttendedPrompt(self.label, wall_left_s)
 
         def answered(ok: bool | None) -> None:
             self.prompt = None
@@ -486,6 +644,46 @@ class SessionPanel(Vertical):
             prompt.dismiss(False)
 
     # ------------------------------------------------------------------ periodic
+
+    def _close_pause(self, minute: float) -> None:
+        if self._pauses and self._pauses[-1][1] is None:
+            self._pauses[-1] = (self._pauses[-1][0], minute)
+            self.chart.set_pauses(self._pauses)
+
+    # ------------------------------------------------------------------ for the app
+
+    @property
+    def output_on(self) -> bool:
+        """A session runs and the device's last Status says its output is on."""
+        status = self.last_status
+        return self.runner is not None and status is not None and status.output_on
+
+    @property
+    def activity(self) -> str | None:
+        """What the session is doing, in a word or two (None: no session)."""
+        runner = self.runner
+        if runner is None:
+            return None
+        if self._resting:
+            return "resting"
+        step = runner.plan.steps[runner.step_index]
+        mode = step.request.mode.name.lower() if step.request is not None else ""
+        session = runner.current
+        state = session.state if session is not None else RunnerState.STARTING
+        words = {
+            RunnerState.RUNNING: f"running {mode}",
+            RunnerState.PAUSED: f"paused {mode}",
+            RunnerState.STOPPING: "stopping",
+            RunnerState.ENDED: "stopping",
+        }
+        return words.get(state, f"starting {mode}").strip()
+
+    def _changed(self) -> None:
+        """Tell the app when what the device list shows of this session changes."""
+        state = (self.activity, self.output_on)
+        if state != self._told_state:
+            self._told_state = state
+            self.post_message(SessionChanged(self))
 
     def _configure_chart(self, mode: Mode | None, plan: TherapyPlan | None) -> None:
         chart = self.chart
@@ -512,19 +710,31 @@ class SessionPanel(Vertical):
         if runner is None or t0 is None:
             return
         elapsed_s = self.driver.clock.now() - t0
-        plan_s = runner.plan.minutes * 60
-        self.query_one("#plan-progress", ProgressBar).update(
-            total=max(1.0, plan_s), progress=min(plan_s, elapsed_s)
-        )
         step = runner.plan.steps[runner.step_index]
-        if step.request is None:  # a rest: no Status tells the time
-            left_s = self._step_s - (elapsed_s - self._step_t0_s)
+        if step.request is None:  # a rest: no Status tells the time (and it cannot pause)
+            self._step_run_s = elapsed_s - self._step_t0_s
+            left_s = self._step_s - self._step_run_s
             self.query_one("#countdown", Digits).update(_mmss(left_s))
+            self.query_one("#state", Static).update(f"rest, {_mmss(left_s)} left")
             self.query_one("#step-progress", ProgressBar).update(
-                total=max(1.0, self._step_s),
-                progress=min(self._step_s, elapsed_s - self._step_t0_s),
+                total=max(1.0, self._step_s), progress=min(self._step_s, self._step_run_s)
             )
             self.chart.add_point(elapsed_s / 60, None)
+        # The plan's progress is what has run: it stands still while paused.
+        plan_s = runner.plan.minutes * 60
+        done_s = self._done_s + min(self._step_s, self._step_run_s)
+        self.query_one("#plan-progress", ProgressBar).update(
+            total=max(1.0, plan_s), progress=min(plan_s, done_s)
+        )
+
+
+class SessionChanged(Message):
+    """Posted when a panel's session starts, changes state or turns its output on or off
+    (the device list, the output bar and the footer say which devices have output on)."""
+
+    def __init__(self, panel: SessionPanel) -> None:
+        super().__init__()
+        self.panel = panel
 
 
 class SessionEnded(Message):
