@@ -3,10 +3,16 @@ acknowledged, next to the raw write-and-indicate round trip of the same link; wi
 32 simulated devices streaming at once. Prints its figures; run it, it is not a test.
 
     .venv/bin/python bench/reaction_latency.py [--trials 200]
+    .venv/bin/python bench/reaction_latency.py --firmware [--devices 1 4]
 
 Each trial starts a heat session on a pad whose heater is stuck on just under the 43 °C
 ceiling (set directly in the simulator), so within a few simulated seconds a notification
 reports the crossing and the supervisor stops the output.
+
+``--firmware``: the devices are the reference firmware on MicroPython's unix port (NimBLE as
+the peripheral's host stack, simulator/firmware_host.py; the heater stuck through its
+control file), next to the same rows for the Python simulator (bumble's stack); the
+controller is the same, bleak over bumble, in-process.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from device.safety import DEFAULT_LIMITS, EndReason, SessionRequest
 from device.sessions import PlanRunner, SessionListener, Step, TherapyPlan
 from protocols import Mode, RenewLease, Status
 from simulator import DeviceSpec, SimulatorWorld
+from simulator.firmware_host import FirmwareWorld, find_micropython
 
 TIME_SCALE = 10.0  # Status every simulated second: each device streams at 10 Hz
 PLAN = TherapyPlan("bench", (Step(SessionRequest(Mode.HEAT, 600, setpoint_c=42.0)),))
@@ -57,6 +64,27 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+async def stick_heater(world: SimulatorWorld, name: str, stuck: bool) -> None:
+    """The pad's heater stuck on just under the ceiling (or repaired and cooled, so the
+    next trial starts below the ceiling); the firmware's once it has applied it."""
+    if isinstance(world, FirmwareWorld):
+        device = world.firmware[name]
+        mark = len(device.events)
+        if stuck:
+            device.inject("temperature=42.9")
+            device.inject("overheat")
+            await device.wait_for(5, since=mark, event="fault", fault="overheat")
+        else:
+            device.inject("repair")
+            device.inject("temperature=38")
+            await device.wait_for(5, since=mark, event="repair")
+        return
+    physics = world.devices[name].firmware.physics
+    if stuck:
+        physics.true_temperature_c = 42.9
+    physics.stuck_on = stuck
+
+
 async def device_trials(
     world: SimulatorWorld,
     radio: Radio,
@@ -76,17 +104,15 @@ async def device_trials(
         arrivals[status.seq] = at
 
     link.on_status_arrival = on_arrival
-    firmware = world.devices[name].firmware
     for _ in range(trials):
         for _ in range(raw_per_trial):  # the raw write + indication round trip, same load
             t0 = time.perf_counter()
             await link.request(RenewLease())
             raw.append(time.perf_counter() - t0)
-        firmware.physics.true_temperature_c = 42.9
-        firmware.physics.stuck_on = True
+        await stick_heater(world, name, True)
         watch = OverLimitWatch()
         summary = await PlanRunner(driver, PLAN, DEFAULT_LIMITS, listener=watch).run()
-        firmware.physics.stuck_on = False
+        await stick_heater(world, name, False)
         if summary.end_reason != EndReason.OVER_TEMPERATURE or not watch.seqs:
             continue
         arrived = arrivals.get(watch.seqs[0])
@@ -95,9 +121,16 @@ async def device_trials(
     await driver.close()
 
 
-async def scenario(devices: int, trials: int, scale: float) -> dict[str, float]:
+async def scenario(
+    devices: int, trials: int, scale: float, micropython: Path | None = None
+) -> dict[str, float]:
     names = [f"pad{i}" for i in range(devices)]
-    world = SimulatorWorld([DeviceSpec("heat-pad", n) for n in names], time_scale=scale)
+    specs = [DeviceSpec("heat-pad", n) for n in names]
+    world = (
+        FirmwareWorld(specs, micropython=micropython, time_scale=scale)
+        if micropython is not None
+        else SimulatorWorld(specs, time_scale=scale)
+    )
     reactions: list[float] = []
     raw: list[float] = []
     per_device = max(1, -(-trials // devices))
@@ -119,7 +152,12 @@ async def scenario(devices: int, trials: int, scale: float) -> dict[str, float]:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=200)
-    parser.add_argument("--devices", type=int, nargs="*", default=[1, 8, 32])
+    parser.add_argument("--devices", type=int, nargs="*", default=None)
+    parser.add_argument(
+        "--firmware",
+        action="store_true",
+        help="also run the reference firmware (MicroPython unix port, NimBLE) and compare",
+    )
     parser.add_argument(
         "--time-scale",
         type=float,
@@ -128,24 +166,38 @@ async def main() -> None:
     )
     args = parser.parse_args()
     scale = args.time_scale
+    stacks: list[tuple[str, Path | None]] = [("bumble", None)]
+    if args.firmware:
+        micropython = find_micropython()
+        if micropython is None:
+            parser.error("no MicroPython unix binary with Bluetooth: set THERAPYCTL_MICROPYTHON")
+        stacks.append(("NimBLE", micropython))
+    devices_rows = args.devices or ([1, 4] if args.firmware else [1, 8, 32])
     print(
         f"safety reaction latency, {args.trials} trials per row, each device streaming"
-        f" Status at {scale:g} Hz (time scale {scale:g}x); simulator in-process"
+        f" Status at {scale:g} Hz (time scale {scale:g}x); controller in-process (bumble);"
+        " device stack: bumble = the Python simulator, NimBLE = the reference firmware"
     )
     print(
-        f"{'devices':>7} {'trials':>6} {'raw p50':>9} {'raw p99':>9} {'react p50':>10}"
-        f" {'react p99':>10} {'added p50':>10} {'added p99':>10}"
+        f"{'stack':>6} {'devices':>7} {'trials':>6} {'raw p50':>9} {'raw p99':>9}"
+        f" {'react p50':>10} {'react p99':>10} {'added p50':>10} {'added p99':>10}"
     )
-    for devices in args.devices:
-        r = await scenario(devices, args.trials, scale)
-        print(
-            f"{r['devices']:>7} {r['trials']:>6}"
-            f" {r['raw_p50_ms']:>7.2f}ms {r['raw_p99_ms']:>7.2f}ms"
-            f" {r['reaction_p50_ms']:>8.2f}ms {r['reaction_p99_ms']:>8.2f}ms"
-            f" {r['reaction_p50_ms'] - r['raw_p50_ms']:>8.2f}ms"
-            f" {r['reaction_p99_ms'] - r['raw_p99_ms']:>8.2f}ms",
-            flush=True,
-        )
+    for devices in devices_rows:
+        for stack, micropython_path in stacks:
+            r = await scenario(devices, args.trials, scale, micropython_path)
+            print(f"{stack:>6}", end=" ")
+            print_row(r)
+
+
+def print_row(r: dict[str, float]) -> None:
+    print(
+        f"{r['devices']:>7} {r['trials']:>6}"
+        f" {r['raw_p50_ms']:>7.2f}ms {r['raw_p99_ms']:>7.2f}ms"
+        f" {r['reaction_p50_ms']:>8.2f}ms {r['reaction_p99_ms']:>8.2f}ms"
+        f" {r['reaction_p50_ms'] - r['raw_p50_ms']:>8.2f}ms"
+        f" {r['reaction_p99_ms'] - r['raw_p99_ms']:>8.2f}ms",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

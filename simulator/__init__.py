@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from simulator.firmware import FaultKind, ScheduledFault
+    from simulator.firmware_host import FirmwareWorld, find_micropython
     from simulator.peripheral import EventLog, SimClock, SimulatedDevice
     from simulator.security import DEFAULT_PAIRING_WINDOW_S, PairingWindow
     from simulator.specs import (
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 _WHERE = {
     "FaultKind": "simulator.firmware",
     "ScheduledFault": "simulator.firmware",
+    "FirmwareWorld": "simulator.firmware_host",
+    "find_micropython": "simulator.firmware_host",
     "EventLog": "simulator.peripheral",
     "SimClock": "simulator.peripheral",
     "SimulatedDevice": "simulator.peripheral",
@@ -49,12 +52,14 @@ __all__ = [
     "DeviceSpec",
     "EventLog",
     "FaultKind",
+    "FirmwareWorld",
     "PairingWindow",
     "ScheduledFault",
     "SimClock",
     "SimulatedDevice",
     "SimulatorError",
     "SimulatorWorld",
+    "find_micropython",
     "parse_device_fault",
     "parse_device_spec",
     "parse_fault",

@@ -522,6 +522,13 @@ class BleakClientBumble(BaseBleakClient):
         try:
             async with asyncio.timeout(self._gatt_timeout_s):
                 return await operation
+        except asyncio.CancelledError:
+            # bumble cancels a pending ATT request when its link goes (a device that drops
+            # the link, e.g. NimBLE refusing a bond): a lost link, not our cancellation.
+            task = asyncio.current_task()
+            if self._connection is not None or (task is not None and task.cancelling()):
+                raise
+            raise BleakError(f"{what}: the link was lost") from None
         except Exception as exc:
             raise _translate(exc, what) from exc
 

@@ -57,7 +57,7 @@ class TherapyLink:
         self.found = found
         self.operation_timeout_s = operation_timeout_s
         self._gatt_lock = asyncio.Lock()
-        self._responses: asyncio.Queue[Response] = asyncio.Queue()
+        self._responses: asyncio.Queue[Response | None] = asyncio.Queue()  # None: link lost
         self._status_queues: list[asyncio.Queue[Any]] = []
         self.bad_packets = 0
         self.lost = asyncio.Event()
@@ -141,6 +141,7 @@ class TherapyLink:
 
     def _on_lost(self) -> None:
         self.lost.set()
+        self._responses.put_nowait(None)  # a request waiting for its indication ends now
         for queue in self._status_queues:
             queue.put_nowait(None)
 
@@ -212,6 +213,8 @@ class TherapyLink:
                 self._responses.get_nowait()
             await self.client.write_gatt_char(uuids.CONTROL_POINT, request.encode(), response=True)
             response = await self._responses.get()
+            if response is None:
+                raise LinkLostError(self.address, f"{name}: the link was lost before the answer")
             if response.request_opcode != request.OPCODE:
                 raise DeviceError(
                     f"{self.address}: answer to opcode {response.request_opcode:#04x}"

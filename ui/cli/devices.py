@@ -74,7 +74,8 @@ def pair_command(target: str, radio: str | None, timeout_s: float) -> None:
     `sim serve` device: the first minutes after it starts, or after SIGUSR1). The keys are
     kept in the user's data directory ($THERAPYCTL_KEYS), never in the repository.
     """
-    from device.link import Radio, TherapyLink, bonds_dir, find_device
+    from device.link import NotPairedError, Radio, TherapyLink, bonds_dir, find_device
+    from protocols import RenewLease, ResultCode
 
     async def main() -> None:
         async with await Radio.open(radio) as opened:
@@ -82,8 +83,12 @@ def pair_command(target: str, radio: str | None, timeout_s: float) -> None:
             link = await TherapyLink.connect(opened, found)
             try:
                 await link.pair()
-                # Proof: a write only a bonded controller may make (the lease, unchanged).
-                await link.set_lease((await link.read_lease()).lease_ms)
+                # Proof: a request only a bonded controller may make (Renew lease: nothing
+                # changes while idle). A device whose stack cannot answer a write with an ATT
+                # error (the reference firmware on NimBLE) answers Not Permitted instead, and
+                # one that refused the bond drops the link (LinkLostError).
+                if (await link.request(RenewLease())).result != ResultCode.SUCCESS:
+                    raise NotPairedError(found.address, found.name, opened.transport)
             finally:
                 await link.disconnect()
         where = f"; keys in {bonds_dir()}" if opened.bumble is not None else ""

@@ -3,6 +3,8 @@ virtual radio that other processes reach through a bumble transport."""
 
 from __future__ import annotations
 
+import functools
+
 import click
 
 from ui.cli.common import positive, run_async
@@ -65,6 +67,21 @@ def sim_group() -> None:
     " SIGUSR1 opens the window again (for this long, or 120 s if 0).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Log events as JSON lines on stdout.")
+@click.option(
+    "--firmware",
+    is_flag=True,
+    help="Run the reference firmware (firmware/, MicroPython + NimBLE) instead of the Python"
+    " simulator, on the same virtual radio.",
+)
+@click.option(
+    "--micropython",
+    "micropython",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="PATH",
+    help="MicroPython unix binary with Bluetooth for --firmware (default:"
+    " $THERAPYCTL_MICROPYTHON, else ../shared/micropython/micropython).",
+)
 def sim_serve(
     devices: tuple[str, ...],
     faults: tuple[str, ...],
@@ -72,6 +89,8 @@ def sim_serve(
     hcis: tuple[str, ...],
     pairing_window_s: float,
     as_json: bool,
+    firmware: bool,
+    micropython: str | None,
 ) -> None:
     """Run simulated devices on a virtual radio until interrupted.
 
@@ -96,10 +115,24 @@ def sim_serve(
                 raise simulator.SimulatorError(f"--fault names {name!r}, which no --device runs")
     except simulator.SimulatorError as exc:
         raise click.BadParameter(str(exc)) from exc
+    binary = None
+    if firmware:
+        binary = simulator.find_micropython(micropython)
+        if binary is None:
+            raise click.BadParameter(
+                "no MicroPython unix binary with Bluetooth: give --micropython PATH or set"
+                " THERAPYCTL_MICROPYTHON",
+                param_hint="--micropython",
+            )
 
     async def main() -> None:
         log = simulator.EventLog() if as_json else None
-        world = simulator.SimulatorWorld(
+        make = (
+            simulator.SimulatorWorld
+            if binary is None
+            else functools.partial(simulator.FirmwareWorld, micropython=binary)
+        )
+        world = make(
             specs,
             faults=by_device,
             time_scale=time_scale,
@@ -128,7 +161,8 @@ def sim_serve(
                 "pairing_window_s": pairing_window_s,
                 "devices": [
                     {"name": d.name, "kind": d.kind_name, "address": str(d.address).split("/")[0]}
-                    for d in world.devices.values()
+                    # a FirmwareWorld's devices are its firmware processes
+                    for d in (getattr(world, "firmware", None) or world.devices).values()
                 ],
             }
             if log is not None:

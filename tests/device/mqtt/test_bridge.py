@@ -37,19 +37,23 @@ async def serve(url: str, *args: str) -> AsyncIterator[asyncio.subprocess.Proces
         stderr=asyncio.subprocess.PIPE,
     )
     assert process.stderr is not None
-    said = []  # the broker's state is said first (issue #12, finding 7), then "serving"
-    while not (line := await asyncio.wait_for(process.stderr.readline(), 30)).startswith(
-        b"serving heat-pad"
-    ):
-        assert line, b"".join(said)  # it ended before serving
-        said.append(line)
-    assert any(line.startswith(b"MQTT: connected to 127.0.0.1:") for line in said), said
-    try:
+    try:  # whatever fails, the process is stopped: a failed test leaves none running
+        said = []  # the broker's state is said first (issue #12, finding 7), then "serving"
+        while not (line := await asyncio.wait_for(process.stderr.readline(), 30)).startswith(
+            b"serving heat-pad"
+        ):
+            assert line, b"".join(said)  # it ended before serving
+            said.append(line)
+        assert any(line.startswith(b"MQTT: connected to 127.0.0.1:") for line in said), said
         yield process
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(process.wait(), 30)
+            try:
+                await asyncio.wait_for(process.wait(), 30)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
 
 
 def command_topic(node: str) -> str:
