@@ -6,8 +6,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -48,6 +50,7 @@ class SessionRow(NamedTuple):
     energy_j: float | None
     time_scale: float
     refused: bool = False  # a refused request on record: nothing was turned on
+    site: str | None = None  # the body site (None: none given, or a journal before sites)
 
     @property
     def what(self) -> str:
@@ -74,6 +77,7 @@ class SessionRow(NamedTuple):
             "min_temperature_c": self.min_temperature_c,
             "cem43_minutes": self.cem43_minutes,
             "refused": bool(self.refused),
+            "site": self.site,
             "energy_j": self.energy_j,
             "time_scale": self.time_scale,
         }
@@ -104,7 +108,7 @@ _SESSION_COLUMNS = (
     " d.address AS device_address, d.kind AS device_kind, s.mode, s.plan,"
     " s.requested_minutes, s.planned_minutes, s.actual_minutes, s.end_reason, s.end_detail,"
     " s.max_temperature_c, s.min_temperature_c, s.cem43_minutes, s.energy_j, s.time_scale,"
-    " {refused}"
+    " {refused}, {site}"
 )
 
 
@@ -126,8 +130,10 @@ class JournalReader:
         # Readers never migrate: an older journal has no refusals or aliases yet.
         self._has_refused = self._has_column("sessions", "refused")
         self._has_alias = self._has_column("devices", "alias")
+        self._has_site = self._has_column("sessions", "site")
         self._columns = _SESSION_COLUMNS.format(
-            refused="s.refused" if self._has_refused else "0 AS refused"
+            refused="s.refused" if self._has_refused else "0 AS refused",
+            site="s.site" if self._has_site else "NULL AS site",
         )
 
     def _has_column(self, table: str, column: str) -> bool:
@@ -289,7 +295,65 @@ class JournalReader:
         )[0]
         return {"samples": row["samples"], "last_sample_t_s": row["last_sample_t_s"]}
 
-    def usage(self, address: str, now: float, time_scale: float) -> Usage:
+    def device_site(self, address: str) -> str | None:
+        """The body site a device is used on unless a session names another."""
+        if not self._has_column("devices", "site"):
+            return None
+        rows = self._query("SELECT site FROM devices WHERE address = ?", (address,))
+        return rows[0]["site"] if rows else None
+
+    def site_usage(self, site: str, now: float, time_scale: float) -> dict[str, Any]:
+        """What every device used on one body site: heat sessions, their CEM43, cold and
+        light in the last 24 hours (device seconds at ``time_scale``; ``now`` is wall time),
+        and when cold last started there (wall time, or None)."""
+        return self._site_rows(now, time_scale, site).get(site, _no_site_use(site))
+
+    def dose(self, now: float, time_scale: float = 1.0) -> list[dict[str, Any]]:
+        """Per body site, what every device used on it in the last 24 hours, most recent
+        first (sites with nothing in the last 24 hours but a cold start are kept)."""
+        rows = self._site_rows(now, time_scale, None)
+        return sorted(rows.values(), key=lambda row: -row["last_at"])
+
+    def _site_rows(
+        self, now: float, time_scale: float, site: str | None
+    ) -> dict[str, dict[str, Any]]:
+        if not self._has_column("uses", "site"):
+            return {}  # a journal before sites (readers never migrate)
+        window_start = now - DAY_S / time_scale
+        where = "u.site IS NOT NULL" if site is None else "u.site = ?"
+        params: tuple[Any, ...] = (window_start,) * 8 + (() if site is None else (site,))
+        rows = self._query(
+            "SELECT u.site AS site,"
+            " count(CASE WHEN u.mode = 'heat' AND u.started_at >= ?"
+            " AND (u.on_s > 0 OR u.ended = 0) THEN 1 END) AS heat_sessions,"
+            " coalesce(sum(CASE WHEN u.mode = 'heat' AND u.last_on_at >= ?"
+            " THEN u.on_s END), 0) AS heat_s,"
+            " coalesce(sum(CASE WHEN u.mode = 'heat' AND u.last_on_at >= ?"
+            " THEN u.cem43_min END), 0) AS heat_cem43_min,"
+            " coalesce(sum(CASE WHEN u.mode = 'cold' AND u.last_on_at >= ?"
+            " THEN u.on_s END), 0) AS cold_s,"
+            " max(CASE WHEN u.mode = 'cold' THEN u.started_at END) AS cold_at,"
+            " coalesce(sum(CASE WHEN u.mode = 'light' AND u.last_on_at >= ?"
+            " THEN u.on_s END), 0) AS light_s,"
+            " coalesce(sum(CASE WHEN u.mode = 'light' AND u.last_on_at >= ?"
+            " THEN u.energy_j END), 0) AS light_j,"
+            " max(u.last_on_at) AS last_at,"
+            " count(CASE WHEN u.last_on_at >= ? OR u.started_at >= ? THEN 1 END) AS recent"
+            f" FROM uses u WHERE {where} GROUP BY u.site",
+            params,
+        )
+        found: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            data = dict(row)
+            # Numbers from a file: never negative, never NaN (a damaged row limits, not frees).
+            for key in ("heat_s", "heat_cem43_min", "cold_s", "light_s", "light_j"):
+                value = float(data[key])
+                data[key] = value if math.isfinite(value) and value >= 0 else math.inf
+            if data["recent"] or data["cold_at"] is not None:
+                found[data["site"]] = data
+        return found
+
+    def usage(self, address: str, now: float, time_scale: float, site: str | None = None) -> Usage:
         """What one device used, for the limits of its next start: light on-time in the
         last 24 hours (a rolling day, whatever the time zone), the time since heat output
         was last on and since the last cold start. ``now`` is wall time; the result is in
@@ -307,11 +371,37 @@ class JournalReader:
         def since(at: float | None) -> float | None:
             return None if at is None else max(0.0, (now - at) * time_scale)
 
-        return Usage(
+        usage = Usage(
             light_s_24h=float(row["light_s"]),
             s_since_heat=since(row["heat_at"]),
             s_since_cold_start=since(row["cold_at"]),
         )
+        if site is None:
+            return usage
+        on_site = self.site_usage(site, now, time_scale)
+        return replace(
+            usage,
+            site=site,
+            site_heat_sessions_24h=int(on_site["heat_sessions"]),
+            site_heat_cem43_24h_min=float(on_site["heat_cem43_min"]),
+            site_light_s_24h=float(on_site["light_s"]),
+            s_since_site_cold_start=since(on_site["cold_at"]),
+        )
+
+
+def _no_site_use(site: str) -> dict[str, Any]:
+    return {
+        "site": site,
+        "heat_sessions": 0,
+        "heat_s": 0.0,
+        "heat_cem43_min": 0.0,
+        "cold_s": 0.0,
+        "cold_at": None,
+        "light_s": 0.0,
+        "light_j": 0.0,
+        "last_at": 0.0,
+        "recent": 0,
+    }
 
 
 @contextlib.contextmanager

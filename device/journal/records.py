@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from device.safety import cem43_minutes
 from protocols import Mode, Status
 
 # On-time between two samples with the output on is counted in full (a device at a high
@@ -35,6 +36,7 @@ class Begin:
     time_scale: float
     limits: dict[str, float]
     at: float
+    site: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,14 @@ class Alias:
     alias: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Site:
+    """The body site a device is used on unless a session names another (None: none)."""
+
+    address: str
+    site: str | None
+
+
 @dataclass(slots=True)
 class Barrier:
     """Answered once everything queued before it is written (``ok``) or cannot be."""
@@ -118,7 +128,7 @@ class OpenUse:
     last_t_s: float | None = None
 
 
-Record = Begin | Sample | Event | End | UseBegin | UseEnd | UseCancel | Device | Alias
+Record = Begin | Sample | Event | End | UseBegin | UseEnd | UseCancel | Device | Alias | Site
 
 
 def write_samples(
@@ -147,7 +157,8 @@ def write_samples(
         ],
     )
     after = {key: OpenUse(u.use_id, u.mode, u.last_t_s) for key, u in uses.items()}
-    advanced: dict[int, tuple[float, float]] = {}  # use id -> (on seconds added, last on at)
+    # use id -> (on seconds, CEM43 min and light J added, last on at)
+    advanced: dict[int, tuple[float, float, float, float]] = {}
     for s in samples:
         use = after.get(s.session_id)
         if use is None:
@@ -156,12 +167,17 @@ def write_samples(
         if not s.status.output_on or s.status.mode != Mode[use.mode.upper()]:
             continue
         dt = 0.0 if previous is None else min(max(0.0, s.t_s - previous), MAX_SAMPLE_GAP_S)
-        added, _ = advanced.get(use.use_id, (0.0, s.at))
-        advanced[use.use_id] = (added + dt, s.at)
-    for use_id, (added, last_on_at) in advanced.items():
+        added, dose, energy, _ = advanced.get(use.use_id, (0.0, 0.0, 0.0, s.at))
+        if use.mode == "heat" and s.status.temperature_c is not None:
+            dose += cem43_minutes(s.status.temperature_c, dt)
+        if use.mode == "light":
+            energy += max(0, s.status.power_mw) / 1000 * dt
+        advanced[use.use_id] = (added + dt, dose, energy, s.at)
+    for use_id, (added, dose, energy, last_on_at) in advanced.items():
         conn.execute(
-            "UPDATE uses SET on_s = on_s + ?, last_on_at = max(last_on_at, ?) WHERE id = ?",
-            (added, last_on_at, use_id),
+            "UPDATE uses SET on_s = on_s + ?, cem43_min = cem43_min + ?,"
+            " energy_j = energy_j + ?, last_on_at = max(last_on_at, ?) WHERE id = ?",
+            (added, dose, energy, last_on_at, use_id),
         )
     return after
 
@@ -197,7 +213,7 @@ def write_record(
             ).fetchone()[0]
             conn.execute(
                 "INSERT INTO sessions (id, device_id, mode, plan, started_at, time_scale,"
-                " requested_minutes, host, pid) VALUES (?,?,?,?,?,?,?,?,?)",
+                " requested_minutes, host, pid, site) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     item.session_id,
                     device_id,
@@ -208,6 +224,7 @@ def write_record(
                     item.requested_minutes,
                     socket.gethostname(),
                     os.getpid(),
+                    item.site,
                 ),
             )
             conn.execute(
@@ -235,7 +252,8 @@ def write_record(
         case UseBegin():
             cursor = conn.execute(
                 "INSERT INTO uses (session_id, device_id, mode, started_at, last_on_at,"
-                " on_s, time_scale, lease_s) SELECT id, device_id, ?, ?, ?, 0, time_scale, ?"
+                " on_s, time_scale, lease_s, site)"
+                " SELECT id, device_id, ?, ?, ?, 0, time_scale, ?, site"
                 " FROM sessions WHERE id = ?",
                 (item.mode, item.at, item.at, item.lease_s, item.session_id),
             )
@@ -276,6 +294,8 @@ def write_record(
             conn.execute(
                 "UPDATE devices SET alias = ? WHERE address = ?", (item.alias, item.address)
             )
+        case Site():
+            conn.execute("UPDATE devices SET site = ? WHERE address = ?", (item.site, item.address))
         case End():
             fields = dict(item.fields)
             fields.setdefault("ended_at", time.time())

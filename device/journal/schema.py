@@ -148,6 +148,25 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE ended_at IS NOT NULL AND actual_minutes = 0
         AND NOT EXISTS (SELECT 1 FROM samples WHERE samples.session_id = sessions.id);
     """,
+    # 5: body sites - the site of a session, the one a device is used on unless told
+    # otherwise, and on every use (with its thermal dose and light energy, advanced as the
+    # samples arrive) so the per-site limits survive a crash like the per-device ones.
+    # Earlier sessions have no site; their uses get the session's dose and energy. No index
+    # on the site: uses has a row per step (a scan is cheap), and every batch of samples
+    # updates its use's last_on_at, which an index on it would rewrite too.
+    """
+    ALTER TABLE devices ADD COLUMN site TEXT;
+    ALTER TABLE sessions ADD COLUMN site TEXT;
+    ALTER TABLE uses ADD COLUMN site TEXT;
+    ALTER TABLE uses ADD COLUMN cem43_min REAL NOT NULL DEFAULT 0;
+    ALTER TABLE uses ADD COLUMN energy_j REAL NOT NULL DEFAULT 0;
+    UPDATE uses SET cem43_min = coalesce(
+        (SELECT cem43_minutes FROM sessions WHERE sessions.id = uses.session_id), 0)
+        WHERE mode = 'heat';
+    UPDATE uses SET energy_j = coalesce(
+        (SELECT energy_j FROM sessions WHERE sessions.id = uses.session_id), 0)
+        WHERE mode = 'light';
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 SAFETY_EVENT_KINDS = frozenset({"safety_stop", "alarm", "link_lost", "device_fault"})

@@ -29,6 +29,7 @@ from device.journal.schema import (
     open_for_writing,
     translate_error,
 )
+from device.safety import normalise_site
 from protocols import Mode, Status
 
 logger = logging.getLogger(__name__)
@@ -87,10 +88,19 @@ class JournalWriter:
         requested_minutes: float,
         time_scale: float,
         limits: dict[str, float],
+        site: str | None = None,
     ) -> None:
         self._queue.put(
             records.Begin(
-                session_id, identity, mode, plan, requested_minutes, time_scale, limits, time.time()
+                session_id,
+                identity,
+                mode,
+                plan,
+                requested_minutes,
+                time_scale,
+                limits,
+                time.time(),
+                None if site is None else normalise_site(site),
             )
         )
 
@@ -126,6 +136,12 @@ class JournalWriter:
         not known yet is left alone. Raises :class:`JournalError` at once, writing
         nothing, for an alias over 40 characters or with control characters."""
         self._queue.put(records.Alias(address, _clean_alias(self.path, alias)))
+
+    def set_site(self, address: str, site: str | None) -> None:
+        """The body site a known device is used on unless a session names another
+        (normalised; None clears it). Raises :class:`device.safety.SiteError` at once,
+        writing nothing, for a name that is not a site."""
+        self._queue.put(records.Site(address, None if site is None else normalise_site(site)))
 
     async def barrier(self) -> bool:
         """Wait (off the loop) until everything queued so far is written, or cannot be;
@@ -254,7 +270,8 @@ class JournalWriter:
                 | records.UseEnd
                 | records.UseCancel
                 | records.Device
-                | records.Alias,
+                | records.Alias
+                | records.Site,
             )
             try:
                 with conn:

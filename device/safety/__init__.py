@@ -33,11 +33,14 @@ from device.safety.model import (
     Usage,
 )
 from device.safety.planning import max_session_s, plan_session, request_problem
+from device.safety.sites import KNOWN_SITES, SITE_MAX_CHARS, SiteError, normalise_site
 from device.safety.supervisor import Supervisor
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "KNOWN_SITES",
     "NO_USAGE",
+    "SITE_MAX_CHARS",
     "Action",
     "AfterStop",
     "AskAttended",
@@ -50,6 +53,7 @@ __all__ = [
     "Phase",
     "Plan",
     "SessionRequest",
+    "SiteError",
     "StopOutput",
     "Supervisor",
     "Tally",
@@ -61,6 +65,7 @@ __all__ = [
     "line_of",
     "load_limits",
     "max_session_s",
+    "normalise_site",
     "parse_limits",
     "parse_toml",
     "plain_number",

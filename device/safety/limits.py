@@ -9,6 +9,8 @@ Every number that comes from therapy guidance says so. Guidance followed:
 - Cold: 10-20 min, never over 20; may repeat every 2 h in the first 48-72 h of a spasm.
 - Contrast: heat 20 min, rest 20 min, cold 20 min.
 - Light (laser) belts: about 30 min a day.
+- Heat and cold "a few times per day"; repeated thermal exposure is where the science has
+  the least data, so the dose per body site (every device on it added up) is limited too.
 """
 
 from __future__ import annotations
@@ -68,6 +70,11 @@ class Limits:
     sensor_max_rate_c_per_s: float = 0.5  # faster change is implausible for a pad
     sensor_stuck_s: float = 30.0  # an identical reading this long with output on: stuck
     stale_factor: float = 3.0  # no Status for this many periods counts as link lost
+    # Per body site, every device on it added up, over any 24 hours (a rolling day):
+    site_heat_sessions_24h: float = 4.0  # guidance: heat "a few times per day"
+    site_heat_cem43_24h_min: float = 60.0  # thermal dose per site: 3 full-dose sessions
+    site_light_daily_s: float = 30 * 60  # guidance: light belts about 30 min a day
+    site_cold_rest_s: float = 2 * 3600  # guidance: cold every 2 h (start to start), per site
 
     # Which direction tightens each limit: "max" caps (smaller is tighter); every other
     # limit is a floor or a wait (larger is tighter).
@@ -89,6 +96,9 @@ class Limits:
             "sensor_max_rate_c_per_s",
             "sensor_stuck_s",
             "stale_factor",
+            "site_heat_sessions_24h",
+            "site_heat_cem43_24h_min",
+            "site_light_daily_s",
         }
     )
 

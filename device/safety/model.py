@@ -64,6 +64,13 @@ class Usage:
     # The resumed session may only have what is left of the per-session caps.
     continuing_s: float = 0.0
     continuing_cem43_min: float = 0.0
+    # The body site of the next session (None: none given, so no per-site limits) and what
+    # every device used on it in the last 24 hours.
+    site: str | None = None
+    site_heat_sessions_24h: int = 0  # heat sessions started on the site
+    site_heat_cem43_24h_min: float = 0.0  # their thermal dose
+    site_light_s_24h: float = 0.0  # light on-time on the site
+    s_since_site_cold_start: float | None = None  # seconds since cold last started there
 
 
 NO_USAGE = Usage()

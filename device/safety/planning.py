@@ -127,6 +127,10 @@ class _Planner:
                     f" (start to start): {math.ceil(wait_s / 60)} min to go",
                 )
 
+        site_refusal = self._site_refusal(mode)
+        if site_refusal is not None:
+            return site_refusal
+
         duration_s = float(request.duration_s)
         limit_s = self.max_session_s(mode)
         if self.continuing:
@@ -172,6 +176,30 @@ class _Planner:
                     )
                 )
                 duration_s = left_s
+        site = self.usage.site
+        if mode == Mode.LIGHT and site is not None:
+            # The body takes the dose: every belt on this site adds up.
+            site_limit_s = self.limits.site_light_daily_s
+            left_s = site_limit_s - max(0.0, self.usage.site_light_s_24h)
+            if left_s < 60:
+                return self._refuse(
+                    EndReason.DAILY_LIMIT,
+                    f"the light treatment of {site} in the last 24 hours"
+                    f" ({site_limit_s / 60:g} min in any 24 hours, every device on it added up)"
+                    " is used up",
+                )
+            if duration_s > left_s:
+                clamps.append(
+                    Clamp(
+                        "site_light_daily",
+                        duration_s / 60,
+                        left_s / 60,
+                        f"light on {site} is limited to {site_limit_s / 60:g} min in any 24"
+                        f" hours, every device on it added up — {left_s / 60:.0f} min left,"
+                        f" running {left_s / 60:.0f}",
+                    )
+                )
+                duration_s = left_s
         if duration_s > feature.max_session_s:
             clamps.append(
                 Clamp(
@@ -200,6 +228,38 @@ class _Planner:
             start = Start(mode, 0, setpoint, max(1, int(duration_s)))
             plan = Plan(start, tuple(clamps), setpoint_c=setpoint)
         return plan
+
+    def _site_refusal(self, mode: Mode) -> Plan | None:
+        """The per-site limits at start (every device on the site added up); None: fine.
+        A resumed session is the same session, so it is not counted again."""
+        usage, limits, site = self.usage, self.limits, self.usage.site
+        if site is None or self.continuing:
+            return None
+        if mode == Mode.HEAT:
+            if usage.site_heat_sessions_24h >= limits.site_heat_sessions_24h:
+                return self._refuse(
+                    EndReason.DAILY_LIMIT,
+                    f"heat on {site} is limited to {limits.site_heat_sessions_24h:g} sessions in"
+                    f" any 24 hours, every device on it added up: {usage.site_heat_sessions_24h}"
+                    " ran; treat another site or wait",
+                )
+            if usage.site_heat_cem43_24h_min >= limits.site_heat_cem43_24h_min:
+                return self._refuse(
+                    EndReason.DAILY_LIMIT,
+                    f"the thermal dose on {site} in the last 24 hours"
+                    f" ({usage.site_heat_cem43_24h_min:.1f} CEM43 min) has reached its"
+                    f" {limits.site_heat_cem43_24h_min:g} CEM43 min limit",
+                )
+        since = usage.s_since_site_cold_start
+        if mode == Mode.COLD and since is not None:
+            wait_s = limits.site_cold_rest_s - max(0.0, since)
+            if wait_s > 0:
+                return self._refuse(
+                    EndReason.REST_REQUIRED,
+                    f"cold on {site} may be repeated every {_duration(limits.site_cold_rest_s)}"
+                    f" (start to start, whichever device): {math.ceil(wait_s / 60)} min to go",
+                )
+        return None
 
     def _refuse(self, reason: EndReason, message: str) -> Plan:
         return Plan(None, (), reason, message)

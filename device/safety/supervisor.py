@@ -111,6 +111,13 @@ class Supervisor:
         """The thermal dose of this session, with what an interrupted one it resumes had."""
         return self.usage.continuing_cem43_min + self.tally.cem43_min
 
+    @property
+    def site_cem43_left_min(self) -> float | None:
+        """What is left of the site's thermal dose for 24 hours (None: no site given)."""
+        if self.usage.site is None:
+            return None
+        return self.limits.site_heat_cem43_24h_min - max(0.0, self.usage.site_heat_cem43_24h_min)
+
     def max_session_s(self, mode: Mode) -> float:
         return max_session_s(self.limits, mode)
 
@@ -263,6 +270,14 @@ class Supervisor:
                 f"the thermal dose reached {self.cem43_min:.1f} CEM43 min"
                 f" (limit {limits.heat_dose_cem43_min:g})",
             )
+        site_left = self.site_cem43_left_min
+        if self.mode == Mode.HEAT and site_left is not None and self.tally.cem43_min >= site_left:
+            return StopOutput(
+                EndReason.THERMAL_DOSE,
+                f"the thermal dose on {self.usage.site} reached its"
+                f" {limits.site_heat_cem43_24h_min:g} CEM43 min in 24 hours (every device on"
+                " it added up)",
+            )
         if status.battery_pct < limits.battery_low_pct:
             return StopOutput(
                 EndReason.BATTERY_LOW,
@@ -276,6 +291,16 @@ class Supervisor:
         ):
             return StopOutput(
                 EndReason.DAILY_LIMIT, "the light treatment of the last 24 hours is used up"
+            )
+        if (
+            self.mode == Mode.LIGHT
+            and self.usage.site is not None
+            and self.usage.site_light_s_24h + self.tally.running_s
+            > limits.site_light_daily_s + grace_s
+        ):
+            return StopOutput(
+                EndReason.DAILY_LIMIT,
+                f"the light treatment of {self.usage.site} in the last 24 hours is used up",
             )
         if self.usage.continuing_s + self.tally.running_s > self.max_session_s(self.mode) + grace_s:
             return StopOutput(EndReason.COMPLETED, "the session reached its maximum length")

@@ -13,9 +13,9 @@ import logging
 import uuid
 from dataclasses import dataclass, field, replace
 
-from device.journal import JournalWriter
+from device.journal import JournalError, JournalReader, JournalWriter
 from device.link import DeviceDriver, DeviceIdentity
-from device.safety import EndReason, Limits, SessionRequest, request_problem
+from device.safety import EndReason, Limits, SessionRequest, normalise_site, request_problem
 from device.sessions.plans import Step, TherapyPlan
 from device.sessions.recording import JournalLedger, JournalRecorder
 from device.sessions.runner import (
@@ -69,6 +69,7 @@ class RunSummary:
     sessions: list[SessionResult] = field(default_factory=list)
     alarms: list[str] = field(default_factory=list)  # after-stop alarms, in plain words
     elapsed_minutes: float = 0.0  # from the first step to the end, rests included
+    site: str | None = None  # the body site (None: none given)
 
     def as_json(self) -> dict[str, object]:
         summary: dict[str, object] = {
@@ -81,6 +82,7 @@ class RunSummary:
             summary["mode"] = self.mode
         summary.update(
             {
+                "site": self.site,
                 "requested_minutes": round(self.requested_minutes, 2),
                 "planned_minutes": round(self.planned_minutes, 2),
                 "actual_minutes": round(self.actual_minutes, 2),
@@ -158,8 +160,13 @@ class PlanRunner:
         single_session: bool = False,
         journal: JournalWriter | None = None,
         resuming: Resumption | None = None,
+        site: str | None = None,
     ) -> None:
         self.driver = driver
+        # The body site: normalised (SiteError for a name that is not one); None here means
+        # the device's remembered site, if the journal has one.
+        self.site = None if site is None else normalise_site(site)
+        self._site_given = site is not None
         self.plan = resuming.plan if resuming is not None else plan
         self.resuming = resuming
         self.limits = limits
@@ -251,6 +258,8 @@ class PlanRunner:
         if journal is not None:
             assert self.driver.identity is not None
             identity = self.driver.identity
+            if not self._site_given:
+                self.site = await self._remembered_site(journal, identity.address)
             journal.begin(
                 self.session_id,
                 {**identity.as_json(), "serial": identity.serial},
@@ -259,7 +268,10 @@ class PlanRunner:
                 requested_minutes=self.plan.minutes,
                 time_scale=self.driver.clock.time_scale,
                 limits=self.limits.as_dict(),
+                site=self.site,
             )
+            if self._site_given:  # remembered for this device's next sessions
+                journal.set_site(identity.address, self.site)
             await journal.commit()  # a session that cannot be on record does not start
         try:
             summary = await self._run_steps()
@@ -294,6 +306,22 @@ class PlanRunner:
                 refused=int(all(result.started_s is None for result in summary.sessions)),
             )
         return summary
+
+    @staticmethod
+    async def _remembered_site(journal: JournalWriter, address: str) -> str | None:
+        """The site the journal remembers for this device (None if none, or unreadable)."""
+        await journal.barrier()
+        path = journal.path
+
+        def read() -> str | None:
+            with JournalReader(path) as reader:
+                return reader.device_site(address)
+
+        try:
+            return await asyncio.to_thread(read)
+        except JournalError as exc:
+            logger.warning("the device's remembered body site is unavailable (%s)", exc)
+            return None
 
     def _single(self) -> bool:
         return self.single_session and len(self.plan.steps) == 1
@@ -372,7 +400,7 @@ class PlanRunner:
     async def _session(self, request: SessionRequest, key: str, t0: float) -> SessionResult:
         if not self.driver.connected:
             await self.driver.connect()
-        usage = await self.ledger.usage_for(key, self.driver.clock.now())
+        usage = await self.ledger.usage_for(key, self.driver.clock.now(), self.site)
         if self.resuming is not None and self.step_index == 0:
             usage = replace(
                 usage,
@@ -397,7 +425,7 @@ class PlanRunner:
         finally:
             self.current = None
             self.events.extend(runner.events)
-        await self.ledger.recorded(key, self.session_id, result)
+        await self.ledger.recorded(key, self.session_id, result, self.site)
         return result
 
     async def _rest(self, step: Step) -> bool:
@@ -444,4 +472,5 @@ class PlanRunner:
             alarms=[alarm for r in results for alarm in r.alarms],
             events=sorted(self.events, key=lambda e: e.t_s),
             sessions=results,
+            site=self.site,
         )

@@ -30,24 +30,25 @@ class JournalRecorder(SessionListener):
 
 
 class JournalLedger(UsageLedger):
-    """The rest after heat, cold every 2 h and light per 24 h from the journal, across
-    restarts and processes - and from this process's memory as well, so a journal that
-    fails never loosens them (the stricter of the two counts)."""
+    """The rest after heat, cold every 2 h and light per 24 h from the journal (per device,
+    and per body site for every device on it), across restarts and processes - and from
+    this process's memory as well, so a journal that fails never loosens them (the stricter
+    of the two counts)."""
 
     def __init__(self, journal: JournalWriter, time_scale: float) -> None:
         super().__init__()
         self.journal = journal
         self.time_scale = time_scale
 
-    async def usage_for(self, device_key: str, now_s: float) -> Usage:
-        remembered = self.usage(device_key, now_s)
+    async def usage_for(self, device_key: str, now_s: float, site: str | None = None) -> Usage:
+        remembered = self.usage(device_key, now_s, site)
         if not await self.journal.barrier():  # this process's own last session is committed
             return remembered  # failing: starts are refused anyway until it works
         path = self.journal.path
 
         def read() -> Usage:
             with JournalReader(path) as reader:
-                return reader.usage(device_key, time.time(), self.time_scale)
+                return reader.usage(device_key, time.time(), self.time_scale, site)
 
         try:
             recorded = await asyncio.to_thread(read)
@@ -56,8 +57,10 @@ class JournalLedger(UsageLedger):
             return remembered
         return strictest(remembered, recorded)
 
-    async def recorded(self, device_key: str, session_id: str, result: SessionResult) -> None:
-        self.record(device_key, result)
+    async def recorded(
+        self, device_key: str, session_id: str, result: SessionResult, site: str | None = None
+    ) -> None:
+        self.record(device_key, result, site)
         if result.refused_by_device:
             self.journal.use_cancelled(session_id)
         else:

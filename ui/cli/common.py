@@ -110,3 +110,23 @@ def time_scale_given() -> bool:
     """Whether the user gave --time-scale (rather than its default) to this command."""
     source = click.get_current_context().get_parameter_source("time_scale")
     return source is not None and source != ParameterSource.DEFAULT
+
+
+SITE_HELP = (
+    "The body site (lower-back, upper-back, neck, shoulder-left, knee-right, abdomen, ... or"
+    " a short name of your own). Remembered for the device; default: its remembered site."
+)
+
+
+def site_value(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """A click callback: a body site, normalised (``Lower Back`` -> ``lower-back``); a name
+    that is not one is a usage error in one line (exit 2)."""
+    if value is None:
+        return None
+    from device.safety import SiteError, normalise_site
+
+    try:
+        return normalise_site(value)
+    except SiteError as exc:
+        click.echo(f"therapyctl: error: --site: {exc.reason}", err=True)
+        sys.exit(EXIT_USAGE)

@@ -28,7 +28,8 @@ therapyctl run (--device NAME|ADDRESS [--radio TRANSPORT]
                 | --sim KIND [--fault FAULT@SECONDS] [--time-scale X])
                (--plan NAME|FILE
                 | --mode heat|cold|light [--setpoint C | --level N | --power MW] --minutes M)
-               [--attended-ack] [--limits FILE] [--db PATH] [--mqtt URL] [--json]"""
+               [--site S] [--attended-ack] [--limits FILE] [--db PATH] [--mqtt URL]
+               [--json]"""
 
 # Each command's examples, by its path: complete commands that parse (a long one goes on
 # over lines ending in a backslash, as in a shell), each with an optional "# comment".
@@ -53,6 +54,7 @@ EXAMPLES: dict[tuple[str, ...], tuple[str, ...]] = {
         "therapyctl run --sim heat-pad --mode heat --minutes 5 --time-scale 60",
         "therapyctl run --sim thermal-pad --plan contrast --attended-ack --time-scale 300",
         "therapyctl run --sim light-belt-800 --mode light --minutes 10 --level 2 --time-scale 60",
+        "therapyctl run --sim heat-pad --mode heat --minutes 15 --site lower-back --time-scale 60",
         "therapyctl run --sim heat-pad --mode heat --minutes 10 --fault overheat@60 \\\n"
         "    --time-scale 60                                  # a safety stop: exit 3",
         "therapyctl run --device pad --radio tcp-client:127.0.0.1:9001 --mode heat --minutes 5",
@@ -80,6 +82,10 @@ EXAMPLES: dict[tuple[str, ...], tuple[str, ...]] = {
         "therapyctl export --all --format json -o journal.json",
     ),
     ("plot",): ("therapyctl plot last -o session.png",),
+    ("dose",): (
+        "therapyctl dose                                      # every body site",
+        "therapyctl dose --site lower-back --json",
+    ),
 }
 
 

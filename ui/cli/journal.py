@@ -1,4 +1,5 @@
-"""The journal from the command line: ``history``, ``show``, ``export`` and ``plot``."""
+"""The journal from the command line: ``history``, ``show``, ``export``, ``plot`` and
+``dose``."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ui.cli.common import DB_HELP, db_path, event_time, fail, local_time
+from ui.cli.common import DB_HELP, db_path, event_time, fail, local_time, site_value
 
 if TYPE_CHECKING:
     from device.journal import JournalReader
@@ -117,8 +118,8 @@ def history(
         click.echo("no sessions" + (" for that filter" if device or since else " yet"))
         return
     click.echo(
-        f"{'STARTED':<16} {'DEVICE':<16} {'WHAT':<12} {'MIN':>5} {'END':<21} {'°C LOW-HIGH':>11}"
-        f" {'CEM43':>6} {'LIGHT J':>7}  ID"
+        f"{'STARTED':<16} {'DEVICE':<16} {'SITE':<14} {'WHAT':<12} {'MIN':>5} {'END':<21}"
+        f" {'°C LOW-HIGH':>11} {'CEM43':>6} {'LIGHT J':>7}  ID"
     )
     for r in rows:
         temps = (
@@ -133,7 +134,8 @@ def history(
         if r.refused:
             end = f"refused:{end}"
         click.echo(
-            f"{local_time(r.started_at):<16} {r.device_name[:16]:<16} {r.what[:12]:<12}"
+            f"{local_time(r.started_at):<16} {r.device_name[:16]:<16}"
+            f" {(r.site or '-')[:14]:<14} {r.what[:12]:<12}"
             f" {minutes:>5} {end[:21]:<21} {temps:>11} {cem43:>6} {energy:>7}  {r.session_id}"
         )
     click.echo("")
@@ -179,6 +181,7 @@ def show(session_id: str, db: str | None, as_json: bool) -> None:
         f"session {row.session_id}: {row.what} on {row.device_name} ({row.device_kind},"
         f" {row.device_address})"
     )
+    click.echo(f"  body site: {row.site or '(none given)'}")
     ended = local_time(row.ended_at) if row.ended_at else "(running)"
     click.echo(f"  started {local_time(row.started_at)}, ended {ended}")
     click.echo(
@@ -280,6 +283,127 @@ def plot(session_id: str, output: str, db: str | None) -> None:
     click.echo(f"wrote {path}")
 
 
+@click.command("dose")
+@click.option("--site", metavar="S", callback=site_value, help="Only this body site.")
+@click.option(
+    "--limits",
+    "limits_file",
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="Tighten the site limits shown with this limits file (as `run --limits`).",
+)
+@click.option("--db", "db", metavar="PATH", help=DB_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def dose(site: str | None, limits_file: str | None, db: str | None, as_json: bool) -> None:
+    """Per body site, the dose of the last 24 hours (every device on the site added up) and
+    what is left of the site limits: heat sessions, minutes and CEM43; cold minutes and the
+    last cold start; light minutes and J."""
+    import time
+
+    from device.journal import JournalReader
+    from device.safety import DEFAULT_LIMITS, load_limits
+    from protocols import TherapyctlError
+
+    path = db_path(db)
+    if not path.exists():  # a new machine: nothing has run yet, which is no error
+        if as_json:
+            click.echo(json.dumps({"sites": []}, indent=2))
+        else:
+            click.echo(f"no sessions yet (the first `therapyctl run` starts the journal {path})")
+        return
+    now = time.time()
+    try:
+        limits = load_limits(Path(limits_file), DEFAULT_LIMITS) if limits_file else DEFAULT_LIMITS
+        with JournalReader(path) as reader:
+            rows = [reader.site_usage(site, now, 1.0)] if site else reader.dose(now)
+    except TherapyctlError as exc:
+        fail(exc)
+    sites = [site_dose(row, limits.as_dict(), now) for row in rows]
+    if as_json:
+        click.echo(json.dumps({"sites": sites}, indent=2, ensure_ascii=False))
+        return
+    if not sites:
+        click.echo(
+            "no sessions on a body site in the last 24 hours (give `run --site S`)"
+            if site is None
+            else f"nothing on {site} in the last 24 hours"
+        )
+        return
+    for entry in sites:
+        heat, cold, light = entry["heat"], entry["cold"], entry["light"]
+        click.echo(f"{entry['site']} (the last 24 hours, every device on it added up)")
+        click.echo(
+            f"  heat:  {heat['sessions']} of {heat['sessions_limit']:g} sessions,"
+            f" {heat['minutes']:.1f} min, CEM43 {heat['cem43_min']:.2f} of"
+            f" {heat['cem43_min_limit']:g} min — {heat['sessions_left']} sessions and"
+            f" {heat['cem43_min_left']:.2f} CEM43 min left"
+        )
+        last = cold["last_start"]
+        cold_line = f"  cold:  {cold['minutes']:.1f} min"
+        if last is None:
+            cold_line += ", no cold start yet — cold may start now"
+        else:
+            when = local_time(cold["last_start_at"])
+            after = cold["next_start_at"]
+            cold_line += f", last started {when} — " + (
+                "cold may start now"
+                if after is None
+                else f"next cold from {local_time(after)} (every"
+                f" {_duration(cold['rest_limit_s'])}, start to start)"
+            )
+        click.echo(cold_line)
+        click.echo(
+            f"  light: {light['minutes']:.1f} of {light['minutes_limit']:g} min,"
+            f" {light['energy_j']:.0f} J — {light['minutes_left']:.1f} min left"
+        )
+
+
+def site_dose(row: dict[str, Any], limits: dict[str, float], now: float) -> dict[str, Any]:
+    """One site's dose against its limits, as `dose --json` gives it."""
+    from datetime import datetime
+
+    sessions_limit = limits["site_heat_sessions_24h"]
+    cem43_limit = limits["site_heat_cem43_24h_min"]
+    light_limit_s = limits["site_light_daily_s"]
+    rest_s = limits["site_cold_rest_s"]
+    cold_at = row["cold_at"]
+    next_at = None if cold_at is None or cold_at + rest_s <= now else cold_at + rest_s
+
+    def iso(at: float | None) -> str | None:
+        return (
+            None
+            if at is None
+            else datetime.fromtimestamp(at).astimezone().isoformat("T", "seconds")
+        )
+
+    return {
+        "site": row["site"],
+        "heat": {
+            "sessions": int(row["heat_sessions"]),
+            "sessions_limit": sessions_limit,
+            "sessions_left": max(0, int(sessions_limit) - int(row["heat_sessions"])),
+            "minutes": round(row["heat_s"] / 60, 2),
+            "cem43_min": round(row["heat_cem43_min"], 3),
+            "cem43_min_limit": cem43_limit,
+            "cem43_min_left": round(max(0.0, cem43_limit - row["heat_cem43_min"]), 3),
+        },
+        "cold": {
+            "minutes": round(row["cold_s"] / 60, 2),
+            "last_start": iso(cold_at),
+            "last_start_at": cold_at,
+            "next_start_at": next_at,
+            "next_start": iso(next_at),
+            "rest_limit_s": rest_s,
+        },
+        "light": {
+            "minutes": round(row["light_s"] / 60, 2),
+            "energy_j": round(row["light_j"], 1),
+            "minutes_limit": light_limit_s / 60,
+            "minutes_left": round(max(0.0, light_limit_s - row["light_s"]) / 60, 2),
+        },
+    }
+
+
 def _duration(seconds: float) -> str:
     """A limit's duration as a person says it: 20 min, 2 h, 60 s, 1.5 min."""
     if seconds >= 3600 and seconds % 1800 == 0:
@@ -358,6 +482,15 @@ _LIMIT_LINES: tuple[tuple[str, tuple[tuple[str, str, _Say], ...]], ...] = (
         ),
     ),
     ("setpoints", (("setpoint_margin_c", "kept inside the band by", _celsius),)),
+    (
+        "per body site in 24 h",
+        (
+            ("site_heat_sessions_24h", "heat", lambda v: f"{v:g} sessions"),
+            ("site_heat_cem43_24h_min", "CEM43", lambda v: f"{v:g} min"),
+            ("site_light_daily_s", "light", _duration),
+            ("site_cold_rest_s", "cold every", _duration),
+        ),
+    ),
 )
 
 

@@ -9,7 +9,7 @@ import click
 
 from ui.cli.devices import pair_command, scan_command, unpair_command
 from ui.cli.helptext import START_HERE, attach
-from ui.cli.journal import export, history, plot, show
+from ui.cli.journal import dose, export, history, plot, show
 from ui.cli.mqtt import monitor, serve
 from ui.cli.run import run_command
 from ui.cli.sim import sim_group
@@ -85,6 +85,7 @@ for _command in (
     show,
     export,
     plot,
+    dose,
 ):
     cli.add_command(_command)
     for _leaf in _leaves(_command):

@@ -115,6 +115,8 @@ def print_summary(summary: RunSummary) -> None:
     else:
         took = f" after {summary.actual_minutes:.1f} of {summary.planned_minutes:.1f} planned min"
     click.echo(f"session {summary.session_id}: {what} ended {summary.end_reason.value}{took}")
+    if summary.site:
+        click.echo(f"  body site: {summary.site}")
     if summary.end_detail:
         click.echo(f"  why: {summary.end_detail}")
     for alarm in summary.alarms:

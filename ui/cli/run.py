@@ -16,8 +16,10 @@ from ui.cli.common import (
     EXIT_JOURNAL_FAILED,
     EXIT_OK,
     EXIT_SAFETY_STOP,
+    SITE_HELP,
     STOP_SIGNALS,
     TIME_SCALE_WITHOUT_SIM,
+    site_value,
     time_scale_given,
 )
 from ui.cli.options import LEVEL, LEVEL_HELP, SessionOptions, session_options
@@ -75,6 +77,7 @@ if TYPE_CHECKING:
     help="Light output power, mW.",
 )
 @click.option("--minutes", type=float, metavar="M", help="Session length (simulated minutes).")
+@click.option("--site", metavar="S", callback=site_value, help=SITE_HELP)
 @session_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary at the end.")
 def run_command(
@@ -88,6 +91,7 @@ def run_command(
     level: int | None,
     power_mw: int | None,
     minutes: float | None,
+    site: str | None,
     options: SessionOptions,
     as_json: bool,
 ) -> None:
@@ -161,6 +165,7 @@ def run_command(
         as_json,
         options.db_path,
         mqtt,
+        site,
     )
     if as_json:
         click.echo(json.dumps(summary.as_json(), indent=2, ensure_ascii=False))
@@ -186,6 +191,7 @@ def _run_session(
     as_json: bool,
     db_path: Path,
     mqtt: MqttSettings | None = None,
+    site: str | None = None,
 ) -> tuple[RunSummary, str]:
     """Run it; returns the summary and, if the journal failed on the way, what to say."""
     import asyncio
@@ -250,6 +256,7 @@ def _run_session(
                 listener=CompositeListener(progress, reporter),
                 single_session=single,
                 journal=journal,
+                site=site,
             )
             progress.runner = runner
             loop = asyncio.get_running_loop()

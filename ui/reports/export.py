@@ -20,6 +20,7 @@ CSV_COLUMNS = (
     "device_kind",
     "mode",
     "plan",
+    "site",
     "session_started_at",
     "end_reason",
     "t_s",
@@ -74,6 +75,7 @@ def to_csv(reader: JournalReader, sessions: list[SessionRow]) -> str:
             row.device_kind,
             row.mode or "",
             row.plan or "",
+            row.site or "",
             _iso(row.started_at),
             row.end_reason or "",
         ]
