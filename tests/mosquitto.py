@@ -10,13 +10,17 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 import pytest
+
+if TYPE_CHECKING:
+    from device.mqtt import MqttBridge
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -249,3 +253,20 @@ def mosquitto_tls(directory: Path) -> Iterator[tuple[Broker, dict[str, Path]]]:
         yield broker, files
     finally:
         broker.stop()
+
+
+@asynccontextmanager
+async def running(bridge: MqttBridge) -> AsyncIterator[MqttBridge]:
+    """``bridge.run()`` in a task, connected (holding its node); closed (flushed, offline)
+    and stopped after."""
+    task = asyncio.create_task(bridge.run())
+    try:
+        await bridge.wait_first_attempt(20)
+        async with asyncio.timeout(20):
+            await bridge.connected.wait()
+        yield bridge
+    finally:
+        await bridge.close(timeout_s=15)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

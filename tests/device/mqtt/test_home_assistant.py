@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import pytest
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from device.mqtt import MqttBridge, MqttSettings
-from tests.mosquitto import Watcher, mosquitto, publish
+from tests.mosquitto import Watcher, mosquitto, publish, running
 from tests.simserve import THERAPYCTL
 
 pytestmark = pytest.mark.slow
@@ -36,22 +35,6 @@ def render(template: str, state: dict[str, Any]) -> str:
     """A value template rendered as Home Assistant renders it."""
     env = ImmutableSandboxedEnvironment()
     return env.from_string(template).render(value=json.dumps(state), value_json=state)
-
-
-@asynccontextmanager
-async def running(bridge: MqttBridge) -> AsyncIterator[MqttBridge]:
-    """``bridge.run()`` in a task, connected; closed (flushed, offline) and stopped after."""
-    task = asyncio.create_task(bridge.run())
-    try:
-        await bridge.wait_first_attempt(20)
-        async with asyncio.timeout(20):
-            await bridge.connected.wait()
-        yield bridge
-    finally:
-        await bridge.close(timeout_s=15)
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
 
 
 async def retained(port: int, topics: tuple[str, ...] = ("#",)) -> dict[str, Any]:

@@ -10,8 +10,7 @@ import json
 import os
 import signal
 import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -19,26 +18,10 @@ import pytest
 from device.mqtt import MqttBridge, MqttNodeTakenError, MqttSettings
 from device.mqtt.topics import slug
 from tests.device.mqtt.test_bridge import HEAT_PAD_KEY, serve
-from tests.mosquitto import Watcher, mosquitto, publish
+from tests.mosquitto import Watcher, mosquitto, publish, running
 from tests.simserve import THERAPYCTL
 
 pytestmark = pytest.mark.slow
-
-
-@asynccontextmanager
-async def running(bridge: MqttBridge) -> AsyncIterator[MqttBridge]:
-    """``bridge.run()`` in a task, holding its node; closed and stopped after."""
-    task = asyncio.create_task(bridge.run())
-    try:
-        await bridge.wait_first_attempt(20)
-        async with asyncio.timeout(20):
-            await bridge.connected.wait()
-        yield bridge
-    finally:
-        await bridge.close(timeout_s=15)
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
 
 
 async def refused(url: str, tmp_path: Path, *command: str) -> tuple[int | None, str, str]:

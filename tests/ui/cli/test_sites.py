@@ -13,6 +13,7 @@ import pytest
 
 from device.journal import JournalReader
 from tests.simserve import THERAPYCTL
+from tests.ui.cli.test_crash_safety import run_until
 
 pytestmark = pytest.mark.slow
 
@@ -200,23 +201,6 @@ def test_dose_shows_each_site_and_what_is_left(tmp_path: Path) -> None:
     assert "lower-back (the last 24 hours, every device on it added up)" in text
     assert "heat:  1 of 4 sessions" in text and "next cold from" in text
     assert re.search(r"light: \d+\.\d of 30 min, \d+ J — \d+\.\d min left", text), text
-
-
-def run_until(db: Path, args: list[str], minute: int) -> subprocess.Popen[str]:
-    """Start ``run`` and return once its progress line (stderr) shows ``minute`` elapsed."""
-    elapsed = re.compile(rf" {minute}:\d\d left ")
-    process = subprocess.Popen(
-        [THERAPYCTL, "run", *args, "--db", str(db)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stderr is not None
-    for line in process.stderr:
-        if elapsed.search(line):
-            return process
-    process.kill()
-    raise AssertionError(f"the run ended before minute {minute}")
 
 
 def test_site_usage_survives_kill_9_of_run_mid_session(tmp_path: Path) -> None:
