@@ -49,6 +49,7 @@ class Esp32Board:
         self.pairing_window_s = getattr(config, "PAIRING_WINDOW_S", 0)
         self.bond_path = "bonds.json"  # on the board's flash: bonds survive a power cycle
         self.max_drive_mw = config.MAX_DRIVE_MW
+        self.emitting_area_cm2 = getattr(config, "EMITTING_AREA_CM2", 0)  # measure yours
         self._supply = machine.Pin(config.SUPPLY_PIN, machine.Pin.OUT, value=0)
         self._pwm = machine.PWM(machine.Pin(config.OUTPUT_PIN), freq=PWM_FREQ_HZ, duty_u16=0)
         self._adc = machine.ADC(machine.Pin(config.NTC_PIN))

@@ -105,6 +105,7 @@ class SimBoard:
         self.name = getenv("THERAPYCTL_FW_NAME") or self.kind_name
         self.serial = getenv("THERAPYCTL_FW_SERIAL") or "FW-SIM"
         self.time_scale = float(getenv("THERAPYCTL_FW_TIME_SCALE") or "1")
+        self.emitting_area_cm2 = None  # a belt model's documented area, as simulator/'s
         window = getenv("THERAPYCTL_FW_PAIRING_WINDOW_S")
         self.pairing_window_s = float(window) if window else None
         self.require_bond = (getenv("THERAPYCTL_FW_REQUIRE_BOND") or "0") == "1"

@@ -35,6 +35,11 @@ BELT_POWERS_MW = (420, 800, 1000)
 BELT_CUTOUT_HIGH_C = 45.0
 BELT_MAX_SESSION_S = 3600
 BELT_LEVEL_FRACTIONS = (0.25, 0.5, 0.75, 1.0)
+# Each simulated belt model's emitting area, cm2 (sent in Feature, for J/cm2): the
+# simulator's documented numbers (simulator/belt.py), not a vendor's - 15 x 10, 20 x 10 and
+# 30 x 10 cm. A real board sends its own (device_config.EMITTING_AREA_CM2; 0: unknown).
+BELT_AREAS_CM2 = {420: 150.0, 800: 200.0, 1000: 300.0}
+EMITTING_AREA_MAX_CM2 = 2000.0  # the protocol's largest (docs/protocol.md)
 
 # (No starred expression in a tuple display: MicroPython's compiler rejects it.)
 KINDS = ("heat-pad", "thermal-pad") + tuple(f"light-belt-{mw}" for mw in BELT_POWERS_MW)  # noqa: RUF005
@@ -60,6 +65,7 @@ class Spec:
         self.lease_min_ms = LEASE_MIN_MS
         self.lease_max_ms = LEASE_MAX_MS
         self.time_scale = 1.0
+        self.emitting_area_cm2 = None  # the light emitter's area, cm2 (None: not sent)
 
     def levels_for(self, mode):
         return [level for level in self.levels if level[0] == mode]
@@ -72,8 +78,10 @@ class Spec:
         return any(level[0] == mode for level in self.levels)
 
 
-def spec_for(kind_name, time_scale=1.0):
-    """The Spec of a kind name; ValueError for an unknown one."""
+def spec_for(kind_name, time_scale=1.0, emitting_area_cm2=None):
+    """The Spec of a kind name; ValueError for an unknown one. A belt's emitting area is
+    ``emitting_area_cm2`` (0: unknown, not sent), else its model's documented one; a pad
+    has none. ValueError for an area outside 0..2000 cm2."""
     if kind_name in ("heat-pad", "thermal-pad"):
         thermal = kind_name == "thermal-pad"
         levels = [(MODE_HEAT, 0, c) for c in (37.0, 39.0, 41.0, 43.0)]
@@ -104,6 +112,12 @@ def spec_for(kind_name, time_scale=1.0):
             max_session_s=BELT_MAX_SESSION_S,
             max_power_mw=max_mw,
         )
+        if emitting_area_cm2 is None:
+            emitting_area_cm2 = BELT_AREAS_CM2.get(max_mw, 0)
+        # (not "0 <= x <= max": a NaN must fail too)
+        if not (emitting_area_cm2 >= 0 and emitting_area_cm2 <= EMITTING_AREA_MAX_CM2):
+            raise ValueError("EMITTING_AREA_CM2 must be 0 (unknown) to 2000 cm2")
+        spec.emitting_area_cm2 = float(emitting_area_cm2) or None
     else:
         raise ValueError("unknown device kind " + kind_name)
     spec.time_scale = time_scale

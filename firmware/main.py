@@ -85,7 +85,9 @@ class _StatusCharacteristic(aioble.BufferedCharacteristic):
 class Firmware:
     def __init__(self, board):
         self.board = board
-        self.spec = kinds.spec_for(board.kind_name, board.time_scale)
+        self.spec = kinds.spec_for(
+            board.kind_name, board.time_scale, getattr(board, "emitting_area_cm2", None)
+        )
         self.core = Therapy(self.spec, board, board.now_ms())
         self.connection = None
         self.down_until_ms = 0

@@ -83,6 +83,7 @@ _RESERVED = const(0x00800001)
 _MANTISSA_MAX = const(0x7FFFFD)
 _EXPONENT_MAX = const(127)
 TIME_SCALE_EXPONENT = const(-3)  # Feature's time scale: 0.001 resolution
+AREA_EXPONENT = const(-2)  # Feature's emitting area: 0.01 cm2 resolution
 
 INF = float("inf")
 
@@ -138,8 +139,9 @@ def decode_float(raw):
 
 
 def feature_bytes(spec):
-    """Feature: 37 bytes, 7 per level, then the time scale unless it is 1 (``spec`` is a
-    kinds.Spec)."""
+    """Feature: 37 bytes, 7 per level, then the time scale unless it is 1 and the emitting
+    area (cm2) unless unknown (``spec`` is a kinds.Spec; an area sends the time scale
+    before it, 1 included: trailing fields are in a fixed order)."""
     out = bytearray(
         struct.pack(
             "<BB4s4s4s4s4s4sHHHHHB",
@@ -161,8 +163,11 @@ def feature_bytes(spec):
     )
     for mode, power_mw, setpoint_c in spec.levels:
         out += struct.pack("<BH4s", mode, power_mw, encode_float(setpoint_c))
-    if spec.time_scale != 1.0:
+    area = spec.emitting_area_cm2
+    if spec.time_scale != 1.0 or area:
         out += encode_float(spec.time_scale, TIME_SCALE_EXPONENT)
+    if area:
+        out += encode_float(area, AREA_EXPONENT)
     return bytes(out)
 
 

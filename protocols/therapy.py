@@ -31,6 +31,18 @@ TIME_SCALE_MAX = 10_000.0
 _TIME_SCALE_EXPONENT = -3
 TIME_SCALE_RESOLUTION = 10.0**_TIME_SCALE_EXPONENT  # below 8388.605x; 0.01 above
 
+# Feature's emitting_area_cm2: the light emitter's area, so a controller can give the dose
+# as J/cm² (fluence = energy / area). Sent with exponent -2 (0.01 cm², the resolution a
+# decoder keeps); 0 or absent means unknown (pads send none). A decoder keeps only finite
+# values from 0.01 cm² to the maximum (a 40 x 50 cm pad: no body-worn emitter is larger)
+# and reads any other value (NaN, the infinities, negative, too small or too large) as
+# unknown, so a dose is never divided by a made-up, zero or absurd area. The area is only
+# shown (J/cm²), no limit uses it: an implausible one costs the device nothing else. A
+# field cut short is still an error (the Feature's bytes are wrong, not a value).
+EMITTING_AREA_MIN_CM2 = 0.01
+EMITTING_AREA_MAX_CM2 = 2000.0
+_EMITTING_AREA_EXPONENT = -2
+
 
 class DeviceKind(IntEnum):
     HEAT_PAD = 1
@@ -174,6 +186,7 @@ class Feature:
     # Optional trailing fields, after the levels, in this order (a shorter Feature omits
     # them; a decoder ignores bytes after the last field it knows, where later ones go).
     time_scale: float = TIME_SCALE_DEFAULT
+    emitting_area_cm2: float | None = None  # the light emitter's area (None: unknown)
 
     _HEAD: ClassVar[struct.Struct] = struct.Struct("<BB4s4s4s4s4s4sHHHHHB")
     NAME: ClassVar[str] = "Feature"
@@ -210,6 +223,10 @@ class Feature:
                 encode_float(self.time_scale, _TIME_SCALE_EXPONENT),
                 self.time_scale == TIME_SCALE_DEFAULT,
             ),
+            (
+                encode_float(self.emitting_area_cm2 or 0.0, _EMITTING_AREA_EXPONENT),
+                self.emitting_area_cm2 is None,
+            ),
         ]
         while trailer and trailer[-1][1]:
             trailer.pop()
@@ -230,7 +247,9 @@ class Feature:
             raise ProtocolError(
                 cls.NAME, data, f"{count} levels need {levels_size} bytes, got {len(rest)}"
             )
-        time_scale = _time_scale(data[cls._HEAD.size + levels_size :], data)
+        trailer = data[cls._HEAD.size + levels_size :]
+        time_scale = _time_scale(trailer[:FLOAT_SIZE], data)
+        emitting_area_cm2 = _emitting_area(trailer[FLOAT_SIZE : 2 * FLOAT_SIZE], data)
         levels = []
         for offset in range(0, len(rest), Level._LAYOUT.size):
             mode, power_mw, setpoint = Level._LAYOUT.unpack_from(rest, offset)
@@ -256,6 +275,7 @@ class Feature:
             max_power_mw=max_power,
             levels=tuple(levels),
             time_scale=time_scale,
+            emitting_area_cm2=emitting_area_cm2,
         )
 
 
@@ -276,6 +296,27 @@ def _time_scale(trailer: bytes, data: bytes) -> float:
             f"time scale {shown} is not in {TIME_SCALE_MIN:g}..{TIME_SCALE_MAX:g}",
         )
     return value
+
+
+def _emitting_area(trailer: bytes, data: bytes) -> float | None:
+    """Feature's optional ``emitting_area_cm2`` (its 4 bytes, or none), to 0.01 cm² (so it
+    encodes back to the same value): absent, 0 or implausible is unknown (None), the
+    Feature staying usable; implausible is NaN, NRes, the infinities, the reserved FLOAT
+    value, negative, under 0.01 cm² or over the maximum. Only a field cut short (fewer than
+    4 bytes) is an error."""
+    if not trailer:
+        return None
+    if len(trailer) < FLOAT_SIZE:
+        raise ProtocolError(
+            Feature.NAME, data, f"emitting area needs {FLOAT_SIZE} bytes, got {len(trailer)}"
+        )
+    try:
+        value = decode_float(trailer, Feature.NAME)
+    except ProtocolError:  # the reserved special value: no area either
+        return None
+    if value is None or not EMITTING_AREA_MIN_CM2 <= round(value, 2) <= EMITTING_AREA_MAX_CM2:
+        return None  # NaN and the infinities fail the comparison too
+    return round(value, 2)
 
 
 # --------------------------------------------------------------------------- Status

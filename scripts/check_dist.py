@@ -12,7 +12,7 @@ from email.parser import HeaderParser
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("protocols", "device", "simulator", "ui", "therapyctl")
+PACKAGES = ("protocols", "device", "simulator", "ui", "therapyctl", "firmware")
 SDIST_TREES = ("docs", "tests", "bench", "scripts")  # besides the packages
 SKIPPED = ("__pycache__", ".pyc", ".pyo")
 

@@ -4,8 +4,9 @@
 # fresh venv with its dependencies from the package index, as a user gets it (pip's download
 # cache, ~/.cache/pip, keeps repeated runs fast); then, outside the repository so nothing of
 # the source tree can stand in for a missing module: `therapyctl --version`,
-# `python -m therapyctl --version`, a `run --sim` session, `history`, and `ui` in tmux showing
-# and connecting a simulated device. Any failure exits non-zero.
+# `python -m therapyctl --version`, a `run --sim` session, `history`, `ui` in tmux showing
+# and connecting a simulated device, and the reference firmware run by `sim serve --firmware`.
+# Any failure exits non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -54,4 +55,5 @@ grep -q "heat-pad .* completed" <<<"$listed" || {
   exit 1
 }
 "$repo/.venv/bin/python" "$repo/scripts/smoke_ui.py" "$bin/therapyctl" "$work"
+"$repo/.venv/bin/python" "$repo/scripts/smoke_firmware.py" "$bin" "$repo"
 echo "wheel smoke test passed in $((SECONDS - started)) s"

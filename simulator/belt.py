@@ -13,6 +13,11 @@ from protocols import DeviceKind, Feature, Level, Mode, ModeSupport
 from simulator.firmware import LEASE_MAX_MS, LEASE_MIN_MS, Firmware, Physics, Session
 
 BELT_POWERS_MW = (420, 800, 1000)  # common models (guidance)
+# The emitting area of each simulated model, cm², sent in Feature so the controller can give
+# J/cm². These are the simulator's own documented numbers, not a vendor's: a 15 x 10 cm pad
+# for 420 mW, 20 x 10 cm for 800 mW, 30 x 10 cm for 1000 mW (2.8, 4.0 and 3.3 mW/cm²; 30 min
+# gives 5.0, 7.2 and 6.0 J/cm²). firmware/kinds.py has the same numbers.
+BELT_AREAS_CM2: dict[int, float] = {420: 150.0, 800: 200.0, 1000: 300.0}
 ROOM_C = 22.0
 BODY_C = 34.0
 HEAT_CAPACITY_J_PER_K = 150.0
@@ -64,6 +69,7 @@ def belt_feature(max_power_mw: int, status_interval_ms: int, *, time_scale: floa
         max_power_mw=max_power_mw,
         levels=tuple(Level(Mode.LIGHT, round(max_power_mw * f), None) for f in LEVEL_FRACTIONS),
         time_scale=time_scale,
+        emitting_area_cm2=BELT_AREAS_CM2.get(max_power_mw),
     )
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import logging
 import os
@@ -47,7 +48,23 @@ from simulator.world import SimulatorWorld
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-FIRMWARE_DIR = REPO_ROOT / "firmware"
+
+
+def _firmware_dir() -> Path:
+    """The reference firmware's source: ``firmware/`` beside the packages, in the source tree
+    and in an installed wheel alike (it ships as a namespace package that CPython never
+    imports; ``find_spec`` only locates it)."""
+    beside = REPO_ROOT / "firmware"
+    if (beside / "main.py").is_file():
+        return beside
+    spec = importlib.util.find_spec("firmware")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(location) / "main.py").is_file():
+            return Path(location)
+    return beside  # not installed: the error says where it was looked for
+
+
+FIRMWARE_DIR = _firmware_dir()
 MICROPYTHON_ENV = "THERAPYCTL_MICROPYTHON"
 DEFAULT_MICROPYTHON = REPO_ROOT.parent / "shared" / "micropython" / "micropython"
 BOOT_TIMEOUT_S = 20.0  # wall seconds for the firmware to power on and advertise

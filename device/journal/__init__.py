@@ -7,6 +7,19 @@ time, the rest since heat) holds across restarts and processes. It may use ``sql
 ``protocols`` and ``device.safety``'s types; it knows nothing of the link, sessions or MQTT.
 """
 
+from device.journal.diary import (
+    NOTE_MAX_CHARS,
+    PAIN_MAX,
+    PAIN_MIN,
+    DiaryError,
+    Episode,
+    PainRating,
+    check_rating,
+    end_episode,
+    mark_heat_warned,
+    record_pain,
+    start_episode,
+)
 from device.journal.reader import JournalReader, KnownDevice, SessionRow, reader
 from device.journal.schema import (
     INTERRUPTED,
@@ -15,6 +28,7 @@ from device.journal.schema import (
     SCHEMA_VERSION,
     JournalError,
     default_path,
+    iso,
 )
 from device.journal.writer import ALIAS_MAX_CHARS, JournalWriter
 
@@ -22,13 +36,25 @@ __all__ = [
     "ALIAS_MAX_CHARS",
     "INTERRUPTED",
     "MIGRATIONS",
+    "NOTE_MAX_CHARS",
+    "PAIN_MAX",
+    "PAIN_MIN",
     "SAFETY_EVENT_KINDS",
     "SCHEMA_VERSION",
+    "DiaryError",
+    "Episode",
     "JournalError",
     "JournalReader",
     "JournalWriter",
     "KnownDevice",
+    "PainRating",
     "SessionRow",
+    "check_rating",
     "default_path",
+    "end_episode",
+    "iso",
+    "mark_heat_warned",
     "reader",
+    "record_pain",
+    "start_episode",
 ]

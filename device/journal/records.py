@@ -37,6 +37,7 @@ class Begin:
     limits: dict[str, float]
     at: float
     site: str | None = None
+    emitting_area_cm2: float | None = None  # a light device's, from its Feature (None: unknown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +214,8 @@ def write_record(
             ).fetchone()[0]
             conn.execute(
                 "INSERT INTO sessions (id, device_id, mode, plan, started_at, time_scale,"
-                " requested_minutes, host, pid, site) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                " requested_minutes, host, pid, site, emitting_area_cm2)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     item.session_id,
                     device_id,
@@ -225,6 +227,7 @@ def write_record(
                     socket.gethostname(),
                     os.getpid(),
                     item.site,
+                    item.emitting_area_cm2,
                 ),
             )
             conn.execute(
@@ -252,8 +255,8 @@ def write_record(
         case UseBegin():
             cursor = conn.execute(
                 "INSERT INTO uses (session_id, device_id, mode, started_at, last_on_at,"
-                " on_s, time_scale, lease_s, site)"
-                " SELECT id, device_id, ?, ?, ?, 0, time_scale, ?, site"
+                " on_s, time_scale, lease_s, site, emitting_area_cm2)"
+                " SELECT id, device_id, ?, ?, ?, 0, time_scale, ?, site, emitting_area_cm2"
                 " FROM sessions WHERE id = ?",
                 (item.mode, item.at, item.at, item.lease_s, item.session_id),
             )

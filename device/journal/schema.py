@@ -167,6 +167,38 @@ MIGRATIONS: tuple[str, ...] = (
         (SELECT energy_j FROM sessions WHERE sessions.id = uses.session_id), 0)
         WHERE mode = 'light';
     """,
+    # 6: therapy over days - episodes (a spasm on a site: when it began, its acute phase,
+    # whether heat in that phase was warned about) and the pain diary (0-10 ratings, before
+    # or after a session or at any time). The CHECKs keep a rating a rating whoever writes.
+    """
+    CREATE TABLE episodes (
+        id INTEGER PRIMARY KEY,
+        site TEXT NOT NULL,
+        kind TEXT NOT NULL DEFAULT 'spasm',
+        started_at REAL NOT NULL,
+        ended_at REAL,
+        acute_h REAL NOT NULL DEFAULT 72 CHECK (acute_h BETWEEN 48 AND 72),
+        heat_warned_at REAL,
+        note TEXT
+    );
+    CREATE INDEX episodes_site ON episodes(site, started_at);
+    CREATE UNIQUE INDEX episodes_open ON episodes(site) WHERE ended_at IS NULL;
+    CREATE TABLE pain (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        rating INTEGER NOT NULL CHECK (rating BETWEEN 0 AND 10),
+        site TEXT,
+        session_id TEXT REFERENCES sessions(id),
+        moment TEXT NOT NULL DEFAULT 'any' CHECK (moment IN ('before', 'after', 'any')),
+        note TEXT
+    );
+    CREATE INDEX pain_at ON pain(at);
+    -- A light device's emitting area (cm², from its Feature; NULL: unknown), on the
+    -- session and copied onto each of its uses, so light energy gives J/cm² per use, per
+    -- site and per day. No area is guessed for earlier sessions: their J/cm² is unknown.
+    ALTER TABLE sessions ADD COLUMN emitting_area_cm2 REAL;
+    ALTER TABLE uses ADD COLUMN emitting_area_cm2 REAL;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 SAFETY_EVENT_KINDS = frozenset({"safety_stop", "alarm", "link_lost", "device_fault"})
@@ -179,6 +211,16 @@ class JournalError(TherapyctlError):
         self.path = path
         self.reason = reason
         super().__init__(f"journal {path}: {reason}")
+
+
+def iso(at: float) -> str:
+    """A wall time as local time with its offset, to the second."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromtimestamp(at).astimezone().isoformat(timespec="seconds")
+    except (ValueError, OverflowError, OSError, TypeError):
+        return "unknown"  # a damaged time: shown as such, never a traceback
 
 
 def default_path() -> Path:
@@ -258,6 +300,7 @@ def open_for_writing(path: Path) -> sqlite3.Connection:
         # Refuse a newer journal before writing anything, even the WAL switch.
         check = read_connection(path)
         check.close()
+    conn: sqlite3.Connection | None = None
     try:
         conn = connect(path, readonly=False)
         version = _check_version(path, conn)
@@ -270,7 +313,11 @@ def open_for_writing(path: Path) -> sqlite3.Connection:
                     "BEGIN;" + MIGRATIONS[number - 1] + f"PRAGMA user_version = {number};"
                 )
         return conn
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, JournalError) as exc:
+        if conn is not None:
+            conn.close()  # a failed open leaves no file handle behind
+        if isinstance(exc, JournalError):
+            raise
         raise translate_error(name, exc) from exc
 
 
@@ -279,14 +326,18 @@ def read_connection(path: Path) -> sqlite3.Connection:
     name = str(path)
     if not path.exists():
         raise JournalError(name, "there is no journal here yet (run a session first, or give --db)")
+    conn: sqlite3.Connection | None = None
     try:
         conn = connect(path, readonly=True)
         _check_version(path, conn)
         if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sessions'").fetchone():
-            conn.close()
             raise JournalError(name, "it has no sessions table: not a therapyctl journal")
         return conn
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, JournalError) as exc:
+        if conn is not None:
+            conn.close()  # a refused journal leaves no file handle behind
+        if isinstance(exc, JournalError):
+            raise
         raise translate_error(name, exc) from exc
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
+import math
 import queue
 import sqlite3
 import threading
@@ -58,6 +59,13 @@ def _clean_alias(path: Path, alias: str | None) -> str | None:
     return text
 
 
+def _area(area_cm2: float | None) -> float | None:
+    """An emitting area worth dividing by (finite, above 0), else None: unknown."""
+    if area_cm2 is None or not math.isfinite(area_cm2) or area_cm2 <= 0:
+        return None
+    return float(area_cm2)
+
+
 class JournalWriter:
     """Writes to the journal from its own thread; the control loop only enqueues."""
 
@@ -89,7 +97,10 @@ class JournalWriter:
         time_scale: float,
         limits: dict[str, float],
         site: str | None = None,
+        emitting_area_cm2: float | None = None,
     ) -> None:
+        """A session begins (``emitting_area_cm2``: a light device's emitting area from its
+        Feature, for J/cm²; None, or anything but a finite area above 0, is unknown)."""
         self._queue.put(
             records.Begin(
                 session_id,
@@ -101,6 +112,7 @@ class JournalWriter:
                 limits,
                 time.time(),
                 None if site is None else normalise_site(site),
+                _area(emitting_area_cm2),
             )
         )
 

@@ -1,9 +1,11 @@
 """MQTT: sessions on a broker, Home Assistant discovery, remote commands, a broker monitor.
 
 The topic schema, the broker settings, command validation, the bridge (aiomqtt, never
-blocking a session), the session listener that reports through it, the monitor's model, and
-the remotely controlled device of ``serve``. It uses the sessions' public API only
-(``device.sessions``), ``device.link`` for the driver it is handed, and aiomqtt.
+blocking a session), the session listener that reports through it, the monitor's model, the
+remotely controlled device of ``serve``, and therapy over days (each body site's dose, the
+next session due, the last pain rating, read from the journal). It uses the sessions'
+public API only (``device.sessions``), the journal's and safety's public API, ``device.link``
+for the driver it is handed, and aiomqtt.
 """
 
 from device.mqtt.bridge import MqttBridge
@@ -14,6 +16,7 @@ from device.mqtt.commands import (
     RemoteCommand,
     parse_command,
 )
+from device.mqtt.days import DaysReporter, DaysSnapshot, read_days
 from device.mqtt.monitor import MonitoredDevice, MonitorModel, watch_broker
 from device.mqtt.remote import RemoteController
 from device.mqtt.reporter import MqttReporter
@@ -24,7 +27,7 @@ from device.mqtt.settings import (
     MqttSettings,
     MqttTlsError,
 )
-from device.mqtt.topics import DEFAULT_PREFIX, DISCOVERY_PREFIX, device_slug
+from device.mqtt.topics import DEFAULT_PREFIX, DISCOVERY_PREFIX, device_slug, site_slug
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -32,6 +35,8 @@ __all__ = [
     "CommandHandler",
     "CommandRejected",
     "CommandResult",
+    "DaysReporter",
+    "DaysSnapshot",
     "MonitorModel",
     "MonitoredDevice",
     "MqttAuthError",
@@ -45,5 +50,7 @@ __all__ = [
     "RemoteController",
     "device_slug",
     "parse_command",
+    "read_days",
+    "site_slug",
     "watch_broker",
 ]

@@ -14,6 +14,8 @@ connection, and whenever Home Assistant announces ``online`` on ``homeassistant/
 controller is announced as a device of its own, then every device it serves. Discovery is
 removed by publishing an empty retained payload to a config topic:
 
+- :meth:`MqttBridge.announce` sends entities that are no therapy device's (a body site's
+  dose, the next session due) with the rest, and clears those a group no longer has.
 - :meth:`MqttBridge.remove_device` is the explicit *forget*: it clears the device's configs
   (so Home Assistant removes its entities) and its retained state. A controller that merely
   stops (``serve`` closing, ``run`` ending) keeps them: the device shows as unavailable.
@@ -173,6 +175,9 @@ class MqttBridge:
         self._dirty: set[str] = set()
         self._devices: dict[str, dict[str, str]] = {}
         self._announced: dict[str, set[str]] = {}  # device key -> its config topics, as sent
+        # Entities that are no therapy device's (body sites, the regimen): group -> configs.
+        self._groups: dict[str, list[_Outgoing]] = {}
+        self._journal_watchers: list[Callable[[], None]] = []
         self._seen_ids: collections.OrderedDict[str, None] = collections.OrderedDict()
         self.dropped_telemetry = 0
         self.dropped_messages = 0  # outgoing messages that could not be sent at all
@@ -233,6 +238,46 @@ class MqttBridge:
         self._dirty.add(message.topic)
         self._kick()
 
+    def announce(self, group: str, configs: list[tuple[str, str]]) -> None:
+        """Announce Home Assistant entities that are not a therapy device's (a body site's
+        dose, the next session due, ...): sent now, again on every connection and whenever
+        Home Assistant starts; config topics the group announced before and no longer does
+        are cleared. Announcing the same configs again sends nothing."""
+        messages = [_Outgoing(topic, payload, 1, True) for topic, payload in configs]
+        before = self._groups.get(group)
+        if before == messages:
+            return
+        self._groups[group] = messages
+        used = {message.topic for message in messages}
+        for topic in sorted({m.topic for m in before or []} - used):
+            self._queue(_Outgoing(topic, "", 1, True))
+        for message in messages:
+            self._queue(message)
+
+    def watch_journal(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (it must not block) on :meth:`journal_changed`: how the
+        publisher of the journal's days (:class:`~device.mqtt.days.DaysReporter`) hears of
+        a session's end or a pain rating recorded in this process."""
+        self._journal_watchers.append(callback)
+
+    def journal_changed(self) -> None:
+        """Something the journal's days show was written in this process (a session ended,
+        a pain rating or an episode recorded): what is published from it is refreshed soon.
+        Never blocks, never raises."""
+        for callback in self._journal_watchers:
+            try:
+                callback()
+            except Exception as exc:  # a watcher's bug is no caller's problem
+                logger.error("MQTT: a journal watcher failed: %r", exc)
+
+    def publish_retained(self, leaf: str, value: dict[str, Any]) -> None:
+        """Retained state on ``PREFIX/NODE/LEAF`` (``leaf`` is built from safe segments by
+        the caller); only the latest is sent, again after a reconnect."""
+        message = _Outgoing(f"{self.base}/{leaf}", compact_json(value), 1, True)
+        self._retained[message.topic] = message
+        self._dirty.add(message.topic)
+        self._kick()
+
     def publish_telemetry(self, device_key: str, sample: dict[str, Any]) -> None:
         if len(self._telemetry) == self._telemetry.maxlen:
             self.dropped_telemetry += 1
@@ -265,6 +310,15 @@ class MqttBridge:
             self.settings.node_id, availability_topic=self.availability_topic
         )
         return _Outgoing(topic, payload, 1, True)
+
+    def _all_discovery(self) -> list[_Outgoing]:
+        """The controller, then every device it serves, then the other entities."""
+        messages = [self._controller()]
+        for key, identity in self._devices.items():
+            messages += self._discovery(key, identity)
+        for group in self._groups.values():
+            messages += group
+        return messages
 
     def _discovery(self, key: str, identity: dict[str, str]) -> list[_Outgoing]:
         return [
@@ -370,10 +424,8 @@ class MqttBridge:
             await client.publish(self.availability_topic, PAYLOAD_ONLINE, qos=1, retain=True)
             await client.subscribe(f"{DISCOVERY_PREFIX}/status", qos=1)
             await client.subscribe(f"{self.base}/+/command", qos=1)
-            await self._send(client, self._controller())
-            for key, identity in self._devices.items():
-                for message in self._discovery(key, identity):
-                    await self._send(client, message)
+            for message in self._all_discovery():
+                await self._send(client, message)
             self._dirty.update(self._retained)  # re-send the latest state after a reconnect
             self.connected.set()
             self._kick()
@@ -497,10 +549,8 @@ class MqttBridge:
             topic = str(message.topic)
             if topic == f"{DISCOVERY_PREFIX}/status":
                 if _payload_bytes(message) == b"online":  # Home Assistant (re)started
-                    self._queue(self._controller())
-                    for key, identity in self._devices.items():
-                        for outgoing in self._discovery(key, identity):
-                            self._queue(outgoing)
+                    for outgoing in self._all_discovery():
+                        self._queue(outgoing)
             elif which := self._node_topic(topic):
                 await self._on_node_message(which, message)
             elif topic.startswith(f"{self.base}/") and topic.endswith("/command"):

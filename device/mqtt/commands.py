@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from device.safety import SiteError, normalise_site
 from protocols import TherapyctlError
 
 MAX_COMMAND_BYTES = 2048
@@ -31,10 +32,11 @@ class RemoteCommand:
     setpoint_c: float | None = None
     level: int | None = None
     power_mw: int | None = None
+    site: str | None = None  # the body site (normalised); None: the controller's choice
 
 
 _COMMANDS = {"start", "stop", "pause", "resume", "ack"}
-_START_KEYS = {"mode", "minutes", "setpoint_c", "level", "power_mw"}
+_START_KEYS = {"mode", "minutes", "setpoint_c", "level", "power_mw", "site"}
 
 
 def parse_command(payload: bytes) -> RemoteCommand:
@@ -74,6 +76,14 @@ def parse_command(payload: bytes) -> RemoteCommand:
     power = _number(data, "power_mw", 1, 65535, command_id, integer=True)
     if sum(v is not None for v in (setpoint, level, power)) > 1:
         raise CommandRejected("give at most one of setpoint_c, level, power_mw", command_id)
+    site = data.get("site")
+    if site is not None:
+        if not isinstance(site, str):
+            raise CommandRejected("site must be text, e.g. lower-back", command_id)
+        try:
+            site = normalise_site(site)
+        except SiteError as exc:
+            raise CommandRejected(f"site: {exc.reason}", command_id) from None
     return RemoteCommand(
         command_id,
         "start",
@@ -82,6 +92,7 @@ def parse_command(payload: bytes) -> RemoteCommand:
         setpoint,
         None if level is None else int(level),
         None if power is None else int(power),
+        site,
     )
 
 

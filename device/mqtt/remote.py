@@ -1,5 +1,11 @@
 """A controller that waits for commands (``therapyctl serve``): remote start, stop, pause,
-resume and the attended-use answer, each through the same supervisor as a local command."""
+resume and the attended-use answer, each through the same supervisor as a local command.
+
+A remote start is on a body site, so the per-site limits (every device on the site added
+up) hold for it as for ``run --site``: the command's ``site`` if it names one, else the
+device's remembered site (``devices.site`` in the journal), else the controller's default
+(``serve --site``); none of them: no site, as ``run`` without one. The site goes into the
+preview the start is checked against and into the session (journal, usage)."""
 
 from __future__ import annotations
 
@@ -7,11 +13,19 @@ import asyncio
 import contextlib
 import logging
 
-from device.journal import JournalWriter
+from device.journal import JournalError, JournalReader, JournalWriter
 from device.link import DeviceDriver
 from device.mqtt.commands import CommandResult, RemoteCommand
+from device.mqtt.days import DaysReporter
 from device.mqtt.reporter import MqttReporter
-from device.safety import Limits, SessionRequest, Supervisor, Usage, request_problem
+from device.safety import (
+    Limits,
+    SessionRequest,
+    Supervisor,
+    Usage,
+    normalise_site,
+    request_problem,
+)
 from device.sessions import (
     CompositeListener,
     JournalLedger,
@@ -42,8 +56,13 @@ class RemoteController:
         journal: JournalWriter | None = None,
         attended_auto: bool = False,
         listener: SessionListener | None = None,
+        site: str | None = None,
+        days: DaysReporter | None = None,
     ) -> None:
         self.driver = driver
+        # The body site of remote starts on a device with none remembered (normalised).
+        self.site = None if site is None else normalise_site(site)
+        self.days = days  # told when a session ends (the per-site dose, the next due)
         self.limits = limits
         self.reporter = reporter
         self.journal = journal
@@ -98,8 +117,9 @@ class RemoteController:
         )
         assert self.driver.feature is not None
         try:
+            site = command.site or await self._remembered_site() or self.site
             battery = await self.driver.read_battery()
-            usage = await self._usage()
+            usage = await self._usage(site)
         except TherapyctlError as exc:
             return CommandResult(False, "rejected", f"cannot reach the device: {exc}")
         problem = request_problem(request, self.driver.feature)
@@ -121,24 +141,49 @@ class RemoteController:
             single_session=True,
             journal=self.journal,
             ledger=None if self.journal else self.ledger,
+            site=site,
         )
         self.task = asyncio.create_task(self._run(self.runner), name="remote-session")
-        return CommandResult(True, "accepted", f"session {self.runner.session_id} started")
+        on_site = f" on {site}" if site else ""
+        return CommandResult(True, "accepted", f"session {self.runner.session_id} started{on_site}")
 
-    async def _usage(self) -> Usage:
+    async def _usage(self, site: str | None = None) -> Usage:
         assert self.driver.identity is not None
         key = self.driver.identity.address
         if self.journal is not None:
             return await JournalLedger(self.journal, self.driver.clock.time_scale).usage_for(
-                key, self.driver.clock.now()
+                key, self.driver.clock.now(), site
             )
-        return await self.ledger.usage_for(key, self.driver.clock.now())
+        return await self.ledger.usage_for(key, self.driver.clock.now(), site)
+
+    async def _remembered_site(self) -> str | None:
+        """The body site the journal remembers for this device (None: none, no journal, or
+        a journal that cannot be read now)."""
+        journal = self.journal
+        if journal is None or self.driver.identity is None:
+            return None
+        address = self.driver.identity.address
+        await journal.barrier()
+
+        def read() -> str | None:
+            with JournalReader(journal.path) as reader:
+                return reader.device_site(address)
+
+        try:
+            return await asyncio.to_thread(read)
+        except JournalError as exc:
+            logger.warning("the device's remembered body site is unavailable (%s)", exc)
+            return None
 
     def _listener(self) -> SessionListener | None:
         return CompositeListener(self.listener, self.reporter)
 
     async def _run(self, runner: PlanRunner) -> RunSummary:
-        summary = await runner.run()
+        try:
+            summary = await runner.run()
+        finally:
+            if self.days is not None:  # the dose, the next due: republished from the journal
+                self.days.session_ended()
         self.summaries.append(summary)
         if self.reporter is not None:
             self.reporter.finished(summary.as_json())

@@ -74,6 +74,7 @@ class MqttReporter(SessionListener):
 
     def finished(self, summary: dict[str, Any]) -> None:
         self.bridge.publish_summary(self.key, summary)
+        self.bridge.journal_changed()  # the site's dose, the next due: refreshed from it
         self._update(
             state="idle",
             output_on=False,

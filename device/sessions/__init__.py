@@ -28,6 +28,7 @@ from device.sessions.plans import (
     resolve_plan,
 )
 from device.sessions.recording import JournalLedger, JournalRecorder
+from device.sessions.reminders import RegimenSettings, due_list, heat_warning
 from device.sessions.runner import (
     CompositeListener,
     GuardedListener,
@@ -52,6 +53,7 @@ __all__ = [
     "PlanError",
     "PlanMismatchError",
     "PlanRunner",
+    "RegimenSettings",
     "RequestError",
     "Resumption",
     "RunSummary",
@@ -64,6 +66,8 @@ __all__ = [
     "TherapyPlan",
     "UsageLedger",
     "check_plan_fits",
+    "due_list",
+    "heat_warning",
     "parse_plan",
     "resolve_plan",
     "stop_task",

@@ -269,6 +269,10 @@ class PlanRunner:
                 time_scale=self.driver.clock.time_scale,
                 limits=self.limits.as_dict(),
                 site=self.site,
+                # a light device's area, for J/cm² (None: unknown, or a pad)
+                emitting_area_cm2=(
+                    self.driver.feature.emitting_area_cm2 if self.driver.feature else None
+                ),
             )
             if self._site_given:  # remembered for this device's next sessions
                 journal.set_site(identity.address, self.site)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import subprocess
+from dataclasses import replace
 
 import kinds
 import pytest
@@ -40,7 +41,7 @@ HEAT_PAD_FEATURE = bytes.fromhex(
 )
 BELT_800_FEATURE = bytes.fromhex(
     "0304ffff7f00ffff7f00ffff7f00ffff7f00941100feffff7f00100ee803e80360ea20030403c800ffff7f00"
-    "039001ffff7f00035802ffff7f00032003ffff7f00"
+    "039001ffff7f00035802ffff7f00032003ffff7f00e80300fd204e00fe"
 )
 
 
@@ -66,6 +67,26 @@ def test_every_kinds_feature_equals_the_simulators(kind: str, time_scale: float)
     assert wire.feature_bytes(kinds.spec_for(kind, time_scale)) == simulator_feature(
         kind, time_scale
     )
+
+
+def test_a_boards_configured_emitting_area_is_sent_after_the_time_scale() -> None:
+    """device_config's EMITTING_AREA_CM2 on a belt: sent (time scale 1 before it) and
+    decoded by protocols; 0 is unknown and sends no trailing field; a pad sends none."""
+    configured = wire.feature_bytes(kinds.spec_for("light-belt-800", 1.0, 123.45))
+    assert configured == BELT_800_FEATURE[:-4] + encode_float(123.45, -2)
+    assert Feature.decode(configured).emitting_area_cm2 == 123.45
+    unknown = wire.feature_bytes(kinds.spec_for("light-belt-800", 1.0, 0))
+    assert unknown == BELT_800_FEATURE[:-8]  # ends with its levels, as before the area
+    assert Feature.decode(unknown).emitting_area_cm2 is None
+    assert wire.feature_bytes(kinds.spec_for("heat-pad", 1.0, 200)) == HEAT_PAD_FEATURE
+
+
+@pytest.mark.parametrize("area", [-1.0, 2000.5, math.nan, math.inf, -math.inf])
+def test_a_bad_configured_emitting_area_stops_the_firmware_at_boot(area: float) -> None:
+    """A negative, oversized, NaN or infinite EMITTING_AREA_CM2: ValueError building the
+    spec (before any output or advertising), never a Feature that lies."""
+    with pytest.raises(ValueError, match="EMITTING_AREA_CM2"):
+        kinds.spec_for("light-belt-420", 1.0, area)
 
 
 @given(st.floats(-1e6, 1e6) | st.sampled_from([math.nan, math.inf, -math.inf]))
@@ -214,6 +235,7 @@ values = [None, 0.0, 38.52, -3.7, 41.005, 29.015, 1234.567, 8388.605, 1e9, -1e9,
 for v in values:
     out["float %r" % (v,)] = wire.encode_float(v).hex()
     out["scale %r" % (v,)] = wire.encode_float(v, -3).hex() if v is not None else ""
+out["area"] = wire.feature_bytes(kinds.spec_for("light-belt-420", 60.0, 123.45)).hex()
 out["status"] = wire.status_bytes(7, 1, 1, 0, 41.0, 38.52, 9500, 7, 120, 1080, 0, 0, 87).hex()
 out["adv"] = wire.advertising_data(3, 800).hex() + wire.scan_response("heat-pad", 87).hex()
 print(json.dumps(out))
@@ -243,6 +265,8 @@ def test_micropython_computes_the_same_bytes(micropython) -> None:
                 encode_float(number, exponent) if number is None or not math.isinf(number) else None
             )
             assert value == expected.hex(), key
+    belt = Feature.decode(simulator_feature("light-belt-420", 60.0))
+    assert got["area"] == replace(belt, emitting_area_cm2=123.45).encode().hex()
     assert got["status"] == "0700010100041000fe0c0f00fe1c25077800380400000057"
     assert got["adv"] == (
         advertising_payloads("x", Advertisement(DeviceKind.LIGHT_BELT, 800), 0).legacy_data.hex()

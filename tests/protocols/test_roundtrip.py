@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -60,6 +62,8 @@ features = st.builds(
     time_scale=st.just(1.0)
     | st.integers(1, 8_388_605).map(lambda m: m / 1000)
     | st.integers(838_861, 1_000_000).map(lambda m: m / 100),
+    # Emitting areas a belt sends: 0.01 cm² resolution up to 2000 cm², or unknown.
+    emitting_area_cm2=st.none() | st.integers(1, 200_000).map(lambda m: m / 100),
 )
 statuses = st.builds(
     Status,
@@ -194,7 +198,7 @@ def test_invalid_fields_are_named_in_the_error(
         ("60ea00fd", 60.0),
         ("010000fd", 0.001),  # the smallest allowed
         ("01000004", 10_000.0),  # the largest allowed
-        ("60ea00fd" + "aabbccdd01", 60.0),  # later optional fields are ignored
+        ("60ea00fd" + "204e00fe" + "aabbccdd01", 60.0),  # later optional fields are ignored
     ],
 )
 def test_feature_time_scale_is_optional_and_later_fields_are_ignored(
@@ -204,3 +208,113 @@ def test_feature_time_scale_is_optional_and_later_fields_are_ignored(
     feature = Feature.decode(bytes.fromhex(HEAT_PAD_HEX + trailer))
     assert feature.time_scale == time_scale
     assert len(feature.levels) == 4
+
+
+@pytest.mark.parametrize(
+    ("trailer", "time_scale", "area_cm2"),
+    [
+        ("", 1.0, None),  # an older device: no trailing fields at all
+        ("60ea00fd", 60.0, None),  # a time scale and no area: unknown
+        ("e80300fd" + "204e00fe", 1.0, 200.0),  # 20000 x 10^-2 cm²
+        ("60ea00fd" + "0f000000", 60.0, 15.0),  # any exponent: 15 x 10^0
+        ("e80300fd" + "400d03fe", 1.0, 2000.0),  # the largest allowed (200000 x 10^-2)
+        ("e80300fd" + "010000fe", 1.0, 0.01),  # the smallest at this exponent
+        ("e80300fd" + "411f00fc", 1.0, 0.80),  # 8001 x 10^-4: kept to 0.01 cm²
+        ("e80300fd" + "05000000", 1.0, 5.0),  # exponent 0
+        ("e80300fd" + "00000000", 1.0, None),  # 0: unknown
+        ("e80300fd" + "000000fe", 1.0, None),  # 0 with another exponent: unknown too
+        ("e80300fd" + "204e00fe" + "aabbccdd01", 1.0, 200.0),  # later fields are ignored
+    ],
+)
+def test_feature_emitting_area_is_optional_after_the_time_scale(
+    trailer: str, time_scale: float, area_cm2: float | None
+) -> None:
+    """The emitting area follows the time scale; absent or 0 is unknown (None), a shorter
+    Feature from an older device still decodes, and bytes after the area are ignored."""
+    feature = Feature.decode(bytes.fromhex(HEAT_PAD_HEX + trailer))
+    assert (feature.time_scale, feature.emitting_area_cm2) == (time_scale, area_cm2)
+    assert [level.setpoint_c for level in feature.levels] == [37.0, 39.0, 41.0, 43.0]
+
+
+@pytest.mark.parametrize(
+    "area",
+    [
+        "ffff7f00",  # NaN
+        "00008000",  # NRes
+        "01008000",  # the reserved FLOAT special value
+        "feff7f00",  # +INF
+        "02008000",  # -INF
+        "0cfefffe",  # -500 x 10^-2: -5 cm²
+        "ffffffff",  # -1 x 10^-1
+        "410d03fe",  # 200001 x 10^-2: just over the largest
+        "010000fd",  # 0.001 cm²: under 0.01 cm²
+        "01000080",  # 1e-128, the smallest FLOAT above 0
+        "fdff7f7f",  # the largest FLOAT (about 8.4e133, the nearest a FLOAT comes to 1e308)
+    ],
+)
+def test_an_implausible_emitting_area_is_unknown_and_the_feature_stays_usable(area: str) -> None:
+    """NaN, NRes, the reserved value, the infinities, a negative area, one under 0.01 cm² or
+    over 2000 cm²: the area decodes as unknown (None) and the rest of the Feature as sent, so
+    the device stays usable (the area is only shown as J/cm², no limit uses it)."""
+    pad = Feature.decode(bytes.fromhex(HEAT_PAD_HEX))
+    feature = Feature.decode(bytes.fromhex(HEAT_PAD_HEX + "60ea00fd" + area))
+    assert feature.emitting_area_cm2 is None
+    assert feature == replace(pad, time_scale=60.0)
+    assert Feature.decode(feature.encode()) == feature
+
+
+@pytest.mark.parametrize("area", ["20", "204e", "204e00"])
+def test_an_emitting_area_cut_short_is_still_a_protocol_error(area: str) -> None:
+    """1 to 3 bytes where the area's 4 go: the Feature's bytes are wrong (not a value), a
+    ProtocolError naming the field, as for any truncated field."""
+    data = bytes.fromhex(HEAT_PAD_HEX + "e80300fd" + area)
+    with pytest.raises(ProtocolError, match=f"emitting area needs 4 bytes, got {len(area) // 2}"):
+        Feature.decode(data)
+
+
+def test_an_encoder_given_a_hostile_area_never_sends_a_made_up_one() -> None:
+    """A Feature built with a NaN, infinite, negative, too small or too large area encodes
+    to bytes that decode as the same Feature with its area unknown; one too large for any
+    FLOAT (1e308) is refused at encode (ValueError)."""
+    pad = Feature.decode(bytes.fromhex(HEAT_PAD_HEX))
+    for hostile in (float("nan"), float("inf"), -float("inf"), -5.0, 0.001, 2000.5, 1e30):
+        decoded = Feature.decode(replace(pad, emitting_area_cm2=hostile).encode())
+        assert decoded == pad, hostile
+    with pytest.raises(ValueError, match="does not fit a FLOAT"):
+        replace(pad, emitting_area_cm2=1e308).encode()
+
+
+_SPECIAL = {0x007FFFFF, 0x00800000, 0x007FFFFE, 0x00800002, 0x00800001}  # with exponent 0
+# 4 area bytes: any at all, and mantissas at the exponents a belt would use (most random
+# exponents are far out of range, so the range's edges need drawing on purpose).
+area_bytes = st.binary(min_size=4, max_size=4) | st.builds(
+    lambda mantissa, exponent: (((exponent & 0xFF) << 24) | (mantissa & 0xFFFFFF)).to_bytes(
+        4, "little"
+    ),
+    st.integers(-0x800000, 0x7FFFFF),
+    st.integers(-7, 3),
+)
+
+
+@given(area_bytes)
+def test_any_four_area_bytes_decode_to_the_area_or_unknown_and_encode_back(raw: bytes) -> None:
+    """Whatever 4 bytes a device sends as its area, the Feature decodes: the value (worked
+    out here from the FLOAT layout, exactly) kept to 0.01 cm² if it is 0.01 to 2000 cm²,
+    otherwise unknown; and the Feature re-encodes to bytes decoding the same."""
+    word = int.from_bytes(raw, "little")
+    exponent = (word >> 24) - (0x100 if word >> 24 >= 0x80 else 0)
+    mantissa = (word & 0xFFFFFF) - (0x1000000 if word & 0x800000 else 0)
+    special = word >> 24 == 0 and word & 0xFFFFFF in _SPECIAL
+    value = None if special else Fraction(mantissa) * Fraction(10) ** exponent
+    half = Fraction(1, 200)  # within half a 0.01 cm² step of a limit, rounding decides
+
+    feature = Feature.decode(bytes.fromhex(HEAT_PAD_HEX + "e80300fd") + raw)
+    area = feature.emitting_area_cm2
+    if value is None or value < Fraction(1, 100) - half or value > 2000 + half:
+        assert area is None
+    elif Fraction(1, 100) + half < value < 2000 - half:
+        assert area is not None and abs(Fraction(area) - value) <= half + Fraction(1, 10**9)
+    else:  # on a limit's rounding edge: either, but never outside the range
+        assert area is None or 0.01 <= area <= 2000
+    assert area is None or round(area, 2) == area
+    assert Feature.decode(feature.encode()) == feature

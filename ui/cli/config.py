@@ -1,5 +1,6 @@
-"""The configuration file (TOML): ``[limits]``, which may only tighten, ``[mqtt]``, and
-``[keys]``, the UI's keys by action name (checked by :mod:`ui.tui.keys`).
+"""The configuration file (TOML): ``[limits]``, which may only tighten, ``[mqtt]``,
+``[keys]``, the UI's keys by action name (checked by :mod:`ui.tui.keys`), and ``[regimen]``,
+the waking hours reminders keep to (``therapyctl next``, the UI's Today tab).
 
 [limits]
 heat_ceiling_c = 42
@@ -10,14 +11,23 @@ remote_control = false
 
 [keys]
 stop_all = "ctrl+x"
+
+[regimen]
+awake = "07:00-22:00"
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from device.safety import DEFAULT_LIMITS, ConfigError, Limits, limits_from_table, line_of, read_toml
 
+if TYPE_CHECKING:
+    from device.sessions import RegimenSettings
+
+SECTIONS = ("limits", "mqtt", "keys", "regimen")
+REGIMEN_KEYS = {"awake"}  # the waking hours: due times at night move to the next morning
 MQTT_KEYS = {"url", "ca_file", "cert_file", "key_file", "prefix", "node_id", "remote_control"}
 
 
@@ -25,13 +35,14 @@ def load_config(path: str | Path) -> tuple[Limits, dict[str, object]]:
     """A configuration file: ``[limits]`` (may only tighten) and ``[mqtt]`` settings."""
     source = str(path)
     data, text = read_toml(path)
-    unknown = set(data) - {"limits", "mqtt", "keys"}
+    unknown = set(data) - set(SECTIONS)
     if unknown:
         raise ConfigError(
             source,
             line_of(text, f"[{sorted(unknown)[0]}"),
-            f"unknown section {sorted(unknown)[0]!r} (use [limits], [mqtt] and [keys])",
+            f"unknown section {sorted(unknown)[0]!r} (use [limits], [mqtt], [keys] and [regimen])",
         )
+    regimen_from_table(data.get("regimen", {}), text, source)
     limits_table = data.get("limits", {})
     mqtt_table = data.get("mqtt", {})
     if not isinstance(limits_table, dict) or not isinstance(mqtt_table, dict):
@@ -61,3 +72,57 @@ def load_keys(path: str | Path) -> dict[str, str]:
     if not isinstance(table, dict):
         raise ConfigError(source, line_of(text, "keys"), "[keys] must be a table")
     return check_keys(table, text, source)
+
+
+def load_regimen(path: str | Path | None) -> RegimenSettings:
+    """The configuration file's ``[regimen]`` (the defaults without a file or a table):
+    unknown keys and values that cannot be used are a ConfigError naming the file and line."""
+    if path is None:
+        return regimen_from_table({}, "", "")
+    source = str(path)
+    data, text = read_toml(path)
+    return regimen_from_table(data.get("regimen", {}), text, source)
+
+
+def regimen_from_table(table: object, text: str, source: str) -> RegimenSettings:
+    """``[regimen]`` checked: ``awake = "HH:MM-HH:MM"`` (the waking hours)."""
+    from device.safety import Awake, RegimenError
+    from device.sessions import RegimenSettings
+
+    if not isinstance(table, dict):
+        raise ConfigError(source, line_of(text, "regimen"), "[regimen] must be a table")
+    for key in table:
+        if key not in REGIMEN_KEYS:
+            raise ConfigError(
+                source,
+                _line_in_table(text, "regimen", key),
+                f'unknown [regimen] key {key!r} (use awake = "07:00-22:00")',
+            )
+    awake = Awake()
+    if "awake" in table:
+        value = table["awake"]
+        if not isinstance(value, str):
+            raise ConfigError(
+                source,
+                _line_in_table(text, "regimen", "awake"),
+                '[regimen] awake must be a string like "07:00-22:00"',
+            )
+        try:
+            awake = Awake.parse(value)
+        except RegimenError as exc:
+            raise ConfigError(
+                source, _line_in_table(text, "regimen", "awake"), f"[regimen] {exc}"
+            ) from exc
+    return RegimenSettings(awake=awake)
+
+
+def _line_in_table(text: str, table: str, key: str) -> int | None:
+    """The line of ``key`` inside ``[table]`` (1-based), else the first line naming it."""
+    inside = False
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if line.startswith("["):
+            inside = line.split("]", 1)[0].strip("[ ") == table
+        elif inside and line.split("=", 1)[0].strip().strip("\"'") == key:
+            return number
+    return line_of(text, key)

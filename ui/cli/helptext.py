@@ -28,8 +28,8 @@ therapyctl run (--device NAME|ADDRESS [--radio TRANSPORT]
                 | --sim KIND [--fault FAULT@SECONDS] [--time-scale X])
                (--plan NAME|FILE
                 | --mode heat|cold|light [--setpoint C | --level N | --power MW] --minutes M)
-               [--site S] [--attended-ack] [--limits FILE] [--db PATH] [--mqtt URL]
-               [--json]"""
+               [--site S] [--pain-before N] [--pain-after N] [--attended-ack]
+               [--limits FILE] [--db PATH] [--mqtt URL] [--json]"""
 
 # Each command's examples, by its path: complete commands that parse (a long one goes on
 # over lines ending in a backslash, as in a shell), each with an optional "# comment".
@@ -80,11 +80,42 @@ EXAMPLES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("export",): (
         "therapyctl export last --format csv -o session.csv",
         "therapyctl export --all --format json -o journal.json",
+        "therapyctl export --format fhir -o journal.fhir.json  # FHIR R4 Bundle, for a clinician",
     ),
     ("plot",): ("therapyctl plot last -o session.png",),
     ("dose",): (
         "therapyctl dose                                      # every body site",
         "therapyctl dose --site lower-back --json",
+        "therapyctl dose --days 7                             # and per calendar day",
+    ),
+    ("episode",): (
+        'therapyctl episode start --site lower-back --at "10h ago"',
+        "therapyctl episode show                              # open and recent episodes",
+        "therapyctl episode end --site lower-back",
+    ),
+    ("episode", "show"): ("therapyctl episode show --json",),
+    ("episode", "start"): (
+        "therapyctl episode start --site lower-back           # began now",
+        "therapyctl episode start --site neck --at 07:30 --kind strain --acute-hours 48",
+        'therapyctl episode start --site lower-back --at "2d ago" --note "lifting a box"',
+    ),
+    ("episode", "end"): (
+        "therapyctl episode end                               # the only open episode",
+        'therapyctl episode end --site neck --at "1h ago"',
+    ),
+    ("next",): (
+        "therapyctl next                                      # what is due, on which site",
+        "therapyctl next --site lower-back --config therapyctl.toml --json",
+    ),
+    ("pain",): (
+        "therapyctl pain 6 --site lower-back                  # a rating, 0-10",
+        'therapyctl pain 3 --at "2h ago" --note "after the walk"',
+        "therapyctl pain --days 14 --json                     # the recent ratings",
+    ),
+    ("report",): (
+        "therapyctl report -o review.png                      # the last 14 days, every site",
+        "therapyctl report --days 30 --site lower-back -o review.html",
+        "therapyctl report --days 7 --json",
     ),
 }
 

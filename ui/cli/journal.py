@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from device.journal import JournalReader
 
 LAST = "last"  # the newest session, wherever an id is asked for
+DOSE_DAYS_MAX = 366  # `dose --days`: a year of calendar days at most
 SESSION_ID_HELP = "SESSION_ID is an id from `history`, any unique start of one, or `last`."
 
 
@@ -39,6 +41,11 @@ def resolve_session_id(reader: JournalReader, given: str) -> str:
         return wanted
     matches = [i for i in ids if i.startswith(wanted)]
     if not matches:
+        try:
+            reader.session(wanted)  # on record but damaged: says so
+        except JournalError as exc:
+            if "damaged" in exc.reason:
+                raise
         raise JournalError(
             path,
             f"there is no session {given!r} (no id starts with it; `therapyctl history`"
@@ -210,7 +217,14 @@ def show(session_id: str, db: str | None, as_json: bool) -> None:
 @click.command("export", epilog=SESSION_ID_HELP)
 @click.argument("session_id", required=False)
 @click.option("--all", "export_all", is_flag=True, help="Every session.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), required=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json", "fhir"]),
+    required=True,
+    help="csv: a row per sample; json: everything, with the pain diary; fhir: a FHIR R4"
+    " Bundle for a clinician (every session, refused ones as not-done, unless SESSION_ID).",
+)
 @click.option(
     "-o",
     "--output",
@@ -222,20 +236,33 @@ def show(session_id: str, db: str | None, as_json: bool) -> None:
 def export(
     session_id: str | None, export_all: bool, fmt: str, output: str | None, db: str | None
 ) -> None:
-    """Sessions and their samples as CSV or JSON."""
+    """Sessions and their samples as CSV or JSON, with each session's body site and pain
+    ratings (and in JSON the episodes and every pain rating); or the whole journal as a FHIR
+    R4 Bundle (Devices, a Procedure per session, an Observation per pain rating, a Condition
+    per episode)."""
+    import time
+
     from device.journal import JournalReader
     from protocols import TherapyctlError
     from ui.reports.export import export_data, to_csv, to_json
+    from ui.reports.fhir import fhir_bundle
 
+    if fmt == "fhir" and session_id is None:
+        export_all = True  # a clinician's export is the whole journal unless one is named
     if (session_id is None) == (not export_all):
         raise click.UsageError("give a SESSION_ID or --all")
     try:
         with JournalReader(db_path(db)) as reader:
             if export_all:
-                rows = reader.sessions()
+                rows = reader.sessions(include_refused=fmt == "fhir")
             else:
                 rows = [reader.session(resolve_session_id(reader, session_id or ""))]
-            text = to_csv(reader, rows) if fmt == "csv" else to_json(export_data(reader, rows))
+            if fmt == "csv":
+                text = to_csv(reader, rows)
+            elif fmt == "json":
+                text = to_json(export_data(reader, rows, diary=export_all))
+            else:
+                text = to_json(fhir_bundle(reader, rows, time.time(), diary=export_all))
     except TherapyctlError as exc:
         fail(exc)
     if output is None:
@@ -292,12 +319,25 @@ def plot(session_id: str, output: str, db: str | None) -> None:
     metavar="FILE",
     help="Tighten the site limits shown with this limits file (as `run --limits`).",
 )
+@click.option(
+    "--days",
+    type=click.IntRange(1, DOSE_DAYS_MAX),
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Also show the dose per calendar day (local time) for the last N days, today"
+    " included (for display: the limits count any 24 hours).",
+)
 @click.option("--db", "db", metavar="PATH", help=DB_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def dose(site: str | None, limits_file: str | None, db: str | None, as_json: bool) -> None:
+def dose(
+    site: str | None, limits_file: str | None, days: int, db: str | None, as_json: bool
+) -> None:
     """Per body site, the dose of the last 24 hours (every device on the site added up) and
     what is left of the site limits: heat sessions, minutes and CEM43; cold minutes and the
-    last cold start; light minutes and J."""
+    last cold start; light minutes, J and J/cm² (from the belt's emitting area; unknown
+    for a device that does not give it). Then per calendar day (today, or the last --days
+    N): the same amounts for the uses that started that day."""
     import time
 
     from device.journal import JournalReader
@@ -307,7 +347,7 @@ def dose(site: str | None, limits_file: str | None, db: str | None, as_json: boo
     path = db_path(db)
     if not path.exists():  # a new machine: nothing has run yet, which is no error
         if as_json:
-            click.echo(json.dumps({"sites": []}, indent=2))
+            click.echo(json.dumps({"sites": [], "days": []}, indent=2))
         else:
             click.echo(f"no sessions yet (the first `therapyctl run` starts the journal {path})")
         return
@@ -316,11 +356,16 @@ def dose(site: str | None, limits_file: str | None, db: str | None, as_json: boo
         limits = load_limits(Path(limits_file), DEFAULT_LIMITS) if limits_file else DEFAULT_LIMITS
         with JournalReader(path) as reader:
             rows = [reader.site_usage(site, now, 1.0)] if site else reader.dose(now)
+            calendar = reader.daily_dose(now, days, site=site)
     except TherapyctlError as exc:
         fail(exc)
     sites = [site_dose(row, limits.as_dict(), now) for row in rows]
+    per_day = [
+        {"day": day["day"], "sites": [day_site_dose(entry) for entry in day["sites"]]}
+        for day in calendar
+    ]
     if as_json:
-        click.echo(json.dumps({"sites": sites}, indent=2, ensure_ascii=False))
+        click.echo(json.dumps({"sites": sites, "days": per_day}, indent=2, ensure_ascii=False))
         return
     if not sites:
         click.echo(
@@ -328,18 +373,23 @@ def dose(site: str | None, limits_file: str | None, db: str | None, as_json: boo
             if site is None
             else f"nothing on {site} in the last 24 hours"
         )
-        return
+    _echo_rolling(sites)
+    _echo_days(per_day, days)
+
+
+def _echo_rolling(sites: list[dict[str, Any]]) -> None:
+    """The rolling 24 hours per site against the limits (what `dose` shows first)."""
     for entry in sites:
         heat, cold, light = entry["heat"], entry["cold"], entry["light"]
         click.echo(f"{entry['site']} (the last 24 hours, every device on it added up)")
         click.echo(
             f"  heat:  {heat['sessions']} of {heat['sessions_limit']:g} sessions,"
-            f" {heat['minutes']:.1f} min, CEM43 {heat['cem43_min']:.2f} of"
-            f" {heat['cem43_min_limit']:g} min — {heat['sessions_left']} sessions and"
+            f" {_amount(heat['minutes'], '.1f')} min, CEM43 {_amount(heat['cem43_min'], '.2f')}"
+            f" of {heat['cem43_min_limit']:g} min — {heat['sessions_left']} sessions and"
             f" {heat['cem43_min_left']:.2f} CEM43 min left"
         )
         last = cold["last_start"]
-        cold_line = f"  cold:  {cold['minutes']:.1f} min"
+        cold_line = f"  cold:  {_amount(cold['minutes'], '.1f')} min"
         if last is None:
             cold_line += ", no cold start yet — cold may start now"
         else:
@@ -353,9 +403,75 @@ def dose(site: str | None, limits_file: str | None, db: str | None, as_json: boo
             )
         click.echo(cold_line)
         click.echo(
-            f"  light: {light['minutes']:.1f} of {light['minutes_limit']:g} min,"
-            f" {light['energy_j']:.0f} J — {light['minutes_left']:.1f} min left"
+            f"  light: {_amount(light['minutes'], '.1f')} of {light['minutes_limit']:g} min,"
+            f" {_amount(light['energy_j'], '.0f')} J{_fluence_text(light['fluence_j_cm2'])}"
+            f" — {light['minutes_left']:.1f} min left"
         )
+
+
+def _echo_days(per_day: list[dict[str, Any]], days: int) -> None:
+    """The dose per calendar day, newest first (for display; the limits count 24 hours)."""
+    if not any(day["sites"] for day in per_day):
+        if days > 1:
+            click.echo(f"nothing on a body site in the last {days} calendar days")
+        return
+    click.echo(
+        "per calendar day (local time; each use counted on the day it started; the limits"
+        " above count any 24 hours):"
+    )
+    for day in per_day:
+        if not day["sites"]:
+            click.echo(f"  {day['day']}: nothing")
+            continue
+        for entry in day["sites"]:
+            heat, cold, light = entry["heat"], entry["cold"], entry["light"]
+            click.echo(
+                f"  {day['day']} {entry['site']}: heat {heat['sessions']} sessions,"
+                f" {_amount(heat['minutes'], '.1f')} min,"
+                f" CEM43 {_amount(heat['cem43_min'], '.2f')};"
+                f" cold {cold['starts']} starts, {_amount(cold['minutes'], '.1f')} min;"
+                f" light {_amount(light['minutes'], '.1f')} min,"
+                f" {_amount(light['energy_j'], '.0f')} J{_fluence_text(light['fluence_j_cm2'])}"
+            )
+
+
+def _amount(value: float | None, spec: str) -> str:
+    """A number to show; None (a damaged journal row) is "?"."""
+    return "?" if value is None else format(value, spec)
+
+
+def _fluence_text(j_cm2: float | None) -> str:
+    """ ", 2.40 J/cm²", or that it is unknown (a device that gives no emitting area)."""
+    if j_cm2 is None:
+        return " (J/cm² unknown: a device gave no emitting area)"
+    return f", {j_cm2:.2f} J/cm²"
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    """Rounded for showing; None for none and for a damaged (infinite, NaN) amount, which
+    JSON cannot carry and which counts as using the limit up."""
+    return None if value is None or not math.isfinite(value) else round(value, digits)
+
+
+def day_site_dose(entry: dict[str, Any]) -> dict[str, Any]:
+    """One site's calendar day, as `dose --json` gives it under "days"."""
+    return {
+        "site": entry["site"],
+        "heat": {
+            "sessions": int(entry["heat_sessions"]),
+            "minutes": _rounded(None if entry["heat_s"] is None else entry["heat_s"] / 60, 2),
+            "cem43_min": _rounded(entry["heat_cem43_min"], 3),
+        },
+        "cold": {
+            "starts": int(entry["cold_starts"]),
+            "minutes": _rounded(None if entry["cold_s"] is None else entry["cold_s"] / 60, 2),
+        },
+        "light": {
+            "minutes": _rounded(None if entry["light_s"] is None else entry["light_s"] / 60, 2),
+            "energy_j": _rounded(entry["light_j"], 1),
+            "fluence_j_cm2": _rounded(entry["light_j_cm2"], 3),
+        },
+    }
 
 
 def site_dose(row: dict[str, Any], limits: dict[str, float], now: float) -> dict[str, Any]:
@@ -382,13 +498,13 @@ def site_dose(row: dict[str, Any], limits: dict[str, float], now: float) -> dict
             "sessions": int(row["heat_sessions"]),
             "sessions_limit": sessions_limit,
             "sessions_left": max(0, int(sessions_limit) - int(row["heat_sessions"])),
-            "minutes": round(row["heat_s"] / 60, 2),
-            "cem43_min": round(row["heat_cem43_min"], 3),
+            "minutes": _rounded(row["heat_s"] / 60, 2),
+            "cem43_min": _rounded(row["heat_cem43_min"], 3),
             "cem43_min_limit": cem43_limit,
             "cem43_min_left": round(max(0.0, cem43_limit - row["heat_cem43_min"]), 3),
         },
         "cold": {
-            "minutes": round(row["cold_s"] / 60, 2),
+            "minutes": _rounded(row["cold_s"] / 60, 2),
             "last_start": iso(cold_at),
             "last_start_at": cold_at,
             "next_start_at": next_at,
@@ -396,8 +512,10 @@ def site_dose(row: dict[str, Any], limits: dict[str, float], now: float) -> dict
             "rest_limit_s": rest_s,
         },
         "light": {
-            "minutes": round(row["light_s"] / 60, 2),
-            "energy_j": round(row["light_j"], 1),
+            "minutes": _rounded(row["light_s"] / 60, 2),
+            "energy_j": _rounded(row["light_j"], 1),
+            # J/cm² over the 24 hours: None if a device on the site gave no emitting area
+            "fluence_j_cm2": _rounded(row.get("light_j_cm2"), 3),
             "minutes_limit": light_limit_s / 60,
             "minutes_left": round(max(0.0, light_limit_s - row["light_s"]) / 60, 2),
         },

@@ -8,9 +8,11 @@ from typing import Any
 import click
 
 from ui.cli.devices import pair_command, scan_command, unpair_command
+from ui.cli.diary import episode_group, next_command, pain_command
 from ui.cli.helptext import START_HERE, attach
 from ui.cli.journal import dose, export, history, plot, show
 from ui.cli.mqtt import monitor, serve
+from ui.cli.report import report
 from ui.cli.run import run_command
 from ui.cli.sim import sim_group
 from ui.cli.tui import ui_command
@@ -86,6 +88,10 @@ for _command in (
     export,
     plot,
     dose,
+    episode_group,
+    next_command,
+    pain_command,
+    report,
 ):
     cli.add_command(_command)
     for _leaf in _leaves(_command):

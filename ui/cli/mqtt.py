@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ui.cli.common import TIME_SCALE_WITHOUT_SIM, fail, run_async, time_scale_given
+from ui.cli.common import TIME_SCALE_WITHOUT_SIM, fail, run_async, site_value, time_scale_given
 from ui.cli.options import SessionOptions, mqtt_settings, session_options
 
 if TYPE_CHECKING:
@@ -25,21 +25,36 @@ if TYPE_CHECKING:
     metavar="FAULT@SECONDS",
     help="With --sim: inject a fault into the first session.",
 )
+@click.option(
+    "--site",
+    metavar="S",
+    callback=site_value,
+    help=(
+        "The body site of remote starts when the device has none remembered (lower-back,"
+        ' neck, ... or a short name of your own); a start command\'s "site" comes first.'
+        " The per-site limits hold for remote starts as for `run --site`."
+    ),
+)
 @session_options
 def serve(
     device_target: str | None,
     radio: str | None,
     sim_kind: str | None,
     faults: tuple[str, ...],
+    site: str | None,
     options: SessionOptions,
 ) -> None:
-    """Keep a device connected, report it over MQTT and take remote commands, until stopped."""
+    """Keep a device connected, report it over MQTT and take remote commands, until stopped.
+    Each body site's dose, the next session due and the last pain rating are reported too."""
     import asyncio
     import contextlib
 
     from device.link import Clock, DeviceDriver
-    from device.mqtt import CommandResult, MqttReporter, RemoteController
+    from device.mqtt import CommandResult, DaysReporter, MqttReporter, RemoteController
+    from device.sessions import stop_task
+    from protocols import TherapyctlError
     from ui.cli.compose import open_journal, open_target, parse_target, start_bridge
+    from ui.cli.config import load_regimen
 
     if (device_target is None) == (sim_kind is None):
         raise click.UsageError("give exactly one of --device or --sim")
@@ -51,6 +66,10 @@ def serve(
     target = parse_target(sim_kind, faults, device_target, radio)
     limits = options.limits(config_limits)
     time_scale = options.time_scale
+    try:
+        regimen = load_regimen(options.config_file)  # the waking hours of the next-due sensor
+    except TherapyctlError as exc:
+        fail(exc)
 
     async def main() -> None:
         async with contextlib.AsyncExitStack() as stack:
@@ -66,6 +85,17 @@ def serve(
                 stack, settings, handle, say=lambda text: click.echo(text, err=True)
             )
             assert bridge is not None
+            # The journal's days (per-site dose, next due, last pain): at startup, after each
+            # session, when a due time passes. Stopped after the device (a last refresh).
+            days = DaysReporter(bridge, options.db_path, limits, regimen, writer=journal)
+            days_task = asyncio.create_task(days.run(), name="mqtt-days")
+
+            async def stop_days() -> None:
+                await stop_task(days_task)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(days.refresh(), 5.0)
+
+            stack.push_async_callback(stop_days)
             radio_obj, address = await open_target(stack, target, time_scale)
             # --sim runs at --time-scale; a device's clock comes from its Feature.
             clock = Clock(time_scale) if target.sim_kind is not None else None
@@ -80,13 +110,16 @@ def serve(
                 reporter=reporter,
                 journal=journal,
                 attended_auto=options.attended_auto,
+                site=site,
+                days=days,
             )
             stack.push_async_callback(controller.close)
             holder.append(controller)
             click.echo(
                 f"serving {driver.identity.name} ({driver.identity.kind}) on"
                 f" {settings.host}:{settings.port} as {settings.prefix}/{settings.node_id};"
-                f" remote control {'on' if settings.remote_control else 'off (stop only)'}",
+                f" remote control {'on' if settings.remote_control else 'off (stop only)'}"
+                + (f"; remote starts on {site} unless the device has a site" if site else ""),
                 err=True,
             )
             with contextlib.suppress(asyncio.CancelledError):

@@ -17,6 +17,7 @@ from ui.cli.common import DB_HELP, db_path, fail, positive
 if TYPE_CHECKING:
     from device.mqtt import MqttSettings
     from device.safety import Limits
+    from device.sessions import RegimenSettings
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -44,6 +45,28 @@ class LevelType(click.ParamType):  # type: ignore[type-arg,unused-ignore]  # gen
 
 
 LEVEL = LevelType()
+
+PAIN_HELP = "Pain now, 0 (none) to 10 (the worst imaginable): recorded in the pain diary."
+
+
+class PainType(click.ParamType):  # type: ignore[type-arg,unused-ignore]  # generic from click 8.3
+    """A pain rating: a whole number 0-10 (checked as the diary checks it)."""
+
+    name = "0-10"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        from device.journal import DiaryError, check_rating
+
+        given = value if isinstance(value, int) and not isinstance(value, bool) else str(value)
+        if isinstance(given, str) and len(given.strip()) > 12:  # not echoed back whole
+            self.fail("a number that long is not a rating: give a whole number 0-10", param, ctx)
+        try:
+            return check_rating(given)
+        except DiaryError as exc:
+            self.fail(exc.reason, param, ctx)
+
+
+PAIN = PainType()
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +116,16 @@ class SessionOptions:
             node = node or _str(mqtt.get("node_id"))
             remote = remote or bool(mqtt.get("remote_control", False))
         return limits, mqtt_settings(url, ca, cert, key, prefix, node, remote)
+
+    def regimen(self) -> RegimenSettings:
+        """The configuration file's ``[regimen]`` (the waking hours), else the defaults."""
+        from protocols import TherapyctlError
+        from ui.cli.config import load_regimen
+
+        try:
+            return load_regimen(self.config_file)
+        except TherapyctlError as exc:
+            fail(exc)
 
     def limits(self, config_limits: Limits | None) -> Limits:
         """The configuration file's limits (or the defaults), tightened by --limits FILE."""

@@ -1,10 +1,17 @@
 """``therapyctl run``: one session or a plan on one device, supervised and journaled, with
-a live progress line, until it ends (exit 0 completed, 3 a safety stop, 130 stopped)."""
+a live progress line, until it ends (exit 0 completed, 3 a safety stop, 130 stopped).
+
+Around the session: the pain diary's ratings before and after it (``--pain-before N``,
+``--pain-after N``, or asked on a terminal; skipping is always fine), and the once-per-episode
+warning when heat starts on a site in the acute phase of an episode (it never stops or delays
+the session)."""
 
 from __future__ import annotations
 
 import json
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,13 +29,13 @@ from ui.cli.common import (
     site_value,
     time_scale_given,
 )
-from ui.cli.options import LEVEL, LEVEL_HELP, SessionOptions, session_options
+from ui.cli.options import LEVEL, LEVEL_HELP, PAIN, SessionOptions, session_options
 
 if TYPE_CHECKING:
     from device.journal import JournalWriter
     from device.mqtt import CommandResult, MqttSettings, RemoteCommand
     from device.safety import Limits
-    from device.sessions import PlanRunner, RunSummary, TherapyPlan
+    from device.sessions import PlanRunner, RegimenSettings, RunSummary, TherapyPlan
     from ui.cli.compose import Target
 
 
@@ -78,6 +85,18 @@ if TYPE_CHECKING:
 )
 @click.option("--minutes", type=float, metavar="M", help="Session length (simulated minutes).")
 @click.option("--site", metavar="S", callback=site_value, help=SITE_HELP)
+@click.option(
+    "--pain-before",
+    type=PAIN,
+    metavar="N",
+    help="Pain before the session, 0-10, for the pain diary (asked on a terminal otherwise).",
+)
+@click.option(
+    "--pain-after",
+    type=PAIN,
+    metavar="N",
+    help="Pain after the session, 0-10 (asked on a terminal otherwise).",
+)
 @session_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary at the end.")
 def run_command(
@@ -92,6 +111,8 @@ def run_command(
     power_mw: int | None,
     minutes: float | None,
     site: str | None,
+    pain_before: int | None,
+    pain_after: int | None,
     options: SessionOptions,
     as_json: bool,
 ) -> None:
@@ -155,6 +176,17 @@ def run_command(
         click.echo(f"therapyctl: error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
 
+    # The pain diary: asked on a terminal (not for --json, never without a terminal).
+    interactive = not as_json and sys.stdin.isatty()
+    pain_before_at = time.time()
+    if pain_before is None and interactive:
+        try:
+            pain_before = ask_pain()
+        except KeyboardInterrupt:  # nothing has started
+            click.echo("\ntherapyctl: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        pain_before_at = time.time()
+
     summary, journal_trouble = _run_session(
         plan,
         single,
@@ -166,11 +198,32 @@ def run_command(
         options.db_path,
         mqtt,
         site,
+        gives_heat=Mode.HEAT in plan.modes,
+        regimen=options.regimen() if mqtt is not None else None,
     )
     if as_json:
-        click.echo(json.dumps(summary.as_json(), indent=2, ensure_ascii=False))
+        click.echo(
+            json.dumps(
+                {**summary.as_json(), "pain_before": pain_before, "pain_after": pain_after},
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
     else:
         print_summary(summary)
+        if pain_after is None and interactive and summary.actual_minutes > 0:
+            try:
+                pain_after = ask_pain()
+            except KeyboardInterrupt:  # the session has ended: skipping is fine
+                click.echo("", err=True)
+    pain_after_at = time.time()
+    trouble = record_ratings(
+        options.db_path,
+        summary,
+        ((pain_before, "before", pain_before_at), (pain_after, "after", pain_after_at)),
+        lambda line: click.echo(line, err=True),
+    )
+    journal_trouble = "; ".join(part for part in (journal_trouble, trouble) if part)
     if journal_trouble:
         click.echo(f"therapyctl: warning: {journal_trouble}", err=True)
     reason = summary.end_reason.value
@@ -192,14 +245,17 @@ def _run_session(
     db_path: Path,
     mqtt: MqttSettings | None = None,
     site: str | None = None,
+    gives_heat: bool = False,
+    regimen: RegimenSettings | None = None,
 ) -> tuple[RunSummary, str]:
-    """Run it; returns the summary and, if the journal failed on the way, what to say."""
+    """Run it; returns the summary and, if the journal failed on the way, what to say.
+    ``gives_heat``: the plan has a heat step (warned about once in an acute phase)."""
     import asyncio
     import contextlib
 
     from device.link import Clock, DeviceDriver
-    from device.mqtt import CommandResult, MqttReporter
-    from device.sessions import CompositeListener, PlanRunner, RequestError
+    from device.mqtt import CommandResult, DaysReporter, MqttReporter
+    from device.sessions import CompositeListener, PlanRunner, RequestError, stop_task
     from protocols import TherapyctlError
     from ui.cli.compose import open_journal, open_target, start_bridge
     from ui.cli.progress import Progress
@@ -233,6 +289,18 @@ def _run_session(
                     " interrupted"
                 )
             bridge = await start_bridge(stack, mqtt, handler=handle, say=progress.echo)
+            if bridge is not None:
+                # The journal's days (per-site dose, next due, last pain) for Home
+                # Assistant: at startup and after the session; a last refresh at the end.
+                days = DaysReporter(bridge, db_path, limits, regimen, writer=journal)
+                days_task = asyncio.create_task(days.run(), name="mqtt-days")
+
+                async def stop_days() -> None:
+                    await stop_task(days_task)
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(days.refresh(), 5.0)
+
+                stack.push_async_callback(stop_days)
             radio, address = await open_target(stack, target, time_scale)
             # An in-process simulator runs at --time-scale; another device's clock comes
             # from its Feature (the driver adopts it at connect).
@@ -245,6 +313,7 @@ def _run_session(
                 f"connected to {driver.identity.name} ({driver.identity.kind},"
                 f" {driver.identity.address}, firmware {driver.identity.firmware})"
             )
+            await _warn_heat(db_path, site, driver.identity.address, gives_heat, progress.echo)
             reporter = None
             if bridge is not None:
                 reporter = MqttReporter(bridge, {**driver.identity.as_json()})
@@ -316,3 +385,101 @@ def _journal_trouble(journal: JournalWriter) -> str:
         f"{failure or 'the journal could not be written'}{lost}. The limits of this run were"
         " kept from memory; new sessions are refused while the journal cannot record them"
     )
+
+
+PAIN_QUESTION = "Pain now, 0-10 (Enter to skip)? "
+
+
+def ask_pain(read: Callable[[], str] | None = None) -> int | None:
+    """Ask for a pain rating on the terminal (stderr; ``read`` gives a line, by default from
+    stdin): Enter (or end of input) skips; a bad answer is asked once more, then skipped.
+    KeyboardInterrupt is the caller's."""
+    from device.journal import PAIN_MAX, PAIN_MIN
+
+    read = read or sys.stdin.readline
+    for attempt in (1, 2):
+        click.echo(PAIN_QUESTION, nl=False, err=True)
+        line = read()
+        if not line:  # end of input
+            click.echo("", err=True)
+            return None
+        answer = line.strip()
+        if not answer:
+            return None
+        try:
+            return PAIN.convert(answer, None, None)
+        except click.BadParameter as exc:
+            then = "once more" if attempt == 1 else "skipped"
+            click.echo(
+                f"  {exc.message} ({PAIN_MIN}-{PAIN_MAX}, or Enter to skip; {then})", err=True
+            )
+    return None
+
+
+def record_ratings(
+    path: Path,
+    summary: RunSummary,
+    ratings: tuple[tuple[int | None, str, float], ...],
+    say: Callable[[str], None],
+) -> str:
+    """Write the given ratings to the pain diary with the session's id and site; what to say
+    if the journal refused them (empty: written, or nothing to write).
+
+    A run that turned nothing on (refused, or no session at all) is not a session to rate:
+    the rating before it is still a true diary entry, written at any time (no session id);
+    the one after it is skipped, and ``say`` tells so in one line."""
+    from device.journal import record_pain
+    from protocols import TherapyctlError
+
+    # The journal's own rule: nothing turned on is a refused request, not a session.
+    refused = all(result.started_s is None for result in summary.sessions)
+    for rating, moment, at in ratings:
+        if rating is None:
+            continue
+        if refused and moment == "after":
+            say(
+                f"therapyctl: note: the pain rating after ({rating}) was not recorded: the"
+                " session turned nothing on"
+            )
+            continue
+        try:
+            record_pain(
+                path,
+                rating,
+                site=summary.site,
+                session_id=None if refused else summary.session_id,
+                moment="any" if refused else moment,
+                at=at,
+            )
+        except TherapyctlError as exc:
+            return f"the pain rating ({moment}) was not recorded: {exc}"
+    return ""
+
+
+async def _warn_heat(
+    path: Path, site: str | None, address: str, gives_heat: bool, say: Callable[[str], None]
+) -> None:
+    """Heat on a site in the acute phase of its episode: the guidance, said once per episode
+    (the journal remembers it was said). A reminder only: nothing waits for it."""
+    import asyncio
+
+    from device.sessions import heat_warning
+
+    if not gives_heat:
+        return
+    where = site if site is not None else await asyncio.to_thread(_remembered_site, path, address)
+    words = await asyncio.to_thread(heat_warning, path, where, gives_heat)
+    if words:
+        say(f"therapyctl: note: {words}")
+
+
+def _remembered_site(path: Path, address: str) -> str | None:
+    """The body site the journal remembers for the device (None: none, or unreadable)."""
+    from device.journal import JournalReader
+    from protocols import TherapyctlError
+
+    try:
+        with JournalReader(path) as reader:
+            return reader.device_site(address)
+    except TherapyctlError:
+        return None

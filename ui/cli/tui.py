@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import click
 
-from ui.cli.common import TIME_SCALE_WITHOUT_SIM, fail, run_async, time_scale_given
+from ui.cli.common import (
+    TIME_SCALE_WITHOUT_SIM,
+    fail,
+    run_async,
+    site_value,
+    time_scale_given,
+)
 from ui.cli.options import SessionOptions, session_options
 
 
@@ -19,8 +25,17 @@ from ui.cli.options import SessionOptions, session_options
 @click.option(
     "--radio", metavar="TRANSPORT", help="A bumble HCI transport (default: the system adapter)."
 )
+@click.option(
+    "--site",
+    metavar="S",
+    callback=site_value,
+    help="The body site (lower-back, neck, ... or a short name of your own) of sessions on a"
+    " device that has no remembered site (w in the UI sets a device's site).",
+)
 @session_options
-def ui_command(sims: tuple[str, ...], radio: str | None, options: SessionOptions) -> None:
+def ui_command(
+    sims: tuple[str, ...], radio: str | None, site: str | None, options: SessionOptions
+) -> None:
     """The terminal app: find devices, run and watch sessions, answer safety prompts."""
     from ui.cli.compose import parse_sim_specs, tui_backend
 
@@ -32,6 +47,7 @@ def ui_command(sims: tuple[str, ...], radio: str | None, options: SessionOptions
     if not sims and time_scale_given():
         raise click.UsageError(TIME_SCALE_WITHOUT_SIM)
     config_limits, settings = options.config()
+    regimen = options.regimen()  # the Today tab's waking hours
     specs = parse_sim_specs(sims)
     limits = options.limits(config_limits)
     db_path = options.db_path
@@ -47,6 +63,8 @@ def ui_command(sims: tuple[str, ...], radio: str | None, options: SessionOptions
             time_scale=time_scale if specs else None,
             db_path=db_path,
             keymap=keymap,
+            default_site=site,
+            regimen=regimen,
         )
         await app.run_async()
         if app.startup_error is not None:  # no radio, no journal: one line, exit 1 (run_async)

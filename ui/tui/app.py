@@ -1,4 +1,5 @@
-"""``therapyctl ui``: find devices, run and watch sessions, answer safety prompts, browse history.
+"""``therapyctl ui``: find devices, run and watch sessions, answer safety prompts, browse history,
+see today's therapy (episodes, what is due, dose per body site, the pain trend).
 
 A client of the same controller API as ``run`` (``device``): every start goes through the
 session runner and its supervisor; no safety logic lives here (stopping is the runners'
@@ -10,6 +11,10 @@ from the runner's listener hooks, so input never waits on a device.
 
 Keys: every binding has an action name (:mod:`ui.tui.keys`), remappable from the config
 file's ``[keys]``; ``?``/F1 lists the live ones; ctrl+x stops every session from anywhere.
+
+After a session that turned output on, the app asks the pain question (0-10, skipping is
+fine) once no other question is on screen: it never covers the attended-use check, a
+resume or quit question, and ctrl+x works over it as everywhere.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -30,7 +36,7 @@ from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
-from device.journal import JournalReader, JournalWriter, KnownDevice
+from device.journal import JournalReader, JournalWriter, KnownDevice, record_pain
 from device.link import (
     Clock,
     DeviceDriver,
@@ -41,14 +47,22 @@ from device.link import (
     scan,
 )
 from device.safety import Limits
-from device.sessions import UsageLedger
+from device.sessions import RegimenSettings, UsageLedger
 from protocols import TherapyctlError
 from ui.tui.keys import ACTIONS, KEY_ACTIONS
 from ui.tui.widgets.devices import DeviceRow, DevicesView
 from ui.tui.widgets.help import HelpScreen, help_rows
 from ui.tui.widgets.history import HistoryView, SessionDetail
-from ui.tui.widgets.prompts import AliasPrompt, AttendedPrompt, QuitPrompt, ResumePrompt
+from ui.tui.widgets.prompts import (
+    AliasPrompt,
+    AttendedPrompt,
+    PainPrompt,
+    QuitPrompt,
+    ResumePrompt,
+    SitePrompt,
+)
 from ui.tui.widgets.session import SessionChanged, SessionEnded, SessionPanel
+from ui.tui.widgets.today import TodayView
 
 if TYPE_CHECKING:
     from device.mqtt import MqttBridge
@@ -57,10 +71,13 @@ __all__ = [
     "AttendedPrompt",
     "Backend",
     "HelpScreen",
+    "PainPrompt",
     "QuitPrompt",
     "ResumePrompt",
     "SessionPanel",
+    "SitePrompt",
     "TherapyApp",
+    "TodayView",
 ]
 
 logger = logging.getLogger(__name__)
@@ -81,6 +98,14 @@ class Backend:
 
 
 BackendOpener = Callable[[], AbstractAsyncContextManager[Backend]]
+
+
+class PainAsk(NamedTuple):
+    """A pain question waiting for its turn: after which session, on which site."""
+
+    session_id: str | None
+    site: str | None
+    about: str
 
 
 class Command(NamedTuple):
@@ -156,6 +181,10 @@ class TherapyApp(App[None]):
         db_path: Path | None = None,
         scan_every_s: float = SCAN_EVERY_S,
         keymap: Mapping[str, str] | None = None,
+        default_site: str | None = None,
+        regimen: RegimenSettings | None = None,
+        clock: Callable[[], float] = time.time,
+        pain_question: bool = True,
     ) -> None:
         super().__init__()
         self.open_backend = open_backend
@@ -164,6 +193,13 @@ class TherapyApp(App[None]):
         self.db_path = db_path
         self.scan_every_s = scan_every_s
         self.keymap = dict(keymap or {})
+        # ``ui --site``: the site of sessions on a device the journal knows no site for.
+        self.default_site = default_site
+        self.regimen = regimen or RegimenSettings()
+        self.clock = clock  # wall time of the Today tab (fixed in tests)
+        # Ask "pain now, 0-10?" after each session that turned output on (with a journal).
+        self.pain_question = pain_question
+        self.pain_asks: list[PainAsk] = []  # pain questions waiting for their turn
         self.startup_error: TherapyctlError | None = None
         self.backend: Backend | None = None
         self.found: dict[str, FoundDevice] = {}
@@ -186,10 +222,20 @@ class TherapyApp(App[None]):
         self.tabs = TabbedContent(id="tabs", initial="devices-tab")
         self.devices_view = DevicesView()
         self.history_view = HistoryView(self.db_path)
+        self.today_view = TodayView(
+            self.db_path,
+            self.limits,
+            self.regimen,
+            clock=self.clock,
+            # Simulators' time runs faster, and so does their rolling day of the site limits.
+            time_scale=self.time_scale or 1.0,
+        )
         self.output_bar = Static("", id="output-on")
         with self.tabs:
             with TabPane("Devices", id="devices-tab"):
                 yield self.devices_view
+            with TabPane("Today", id="today-tab"):
+                yield self.today_view
             with TabPane("History", id="history-tab"):
                 yield self.history_view
         yield Footer(compact=True)
@@ -202,7 +248,7 @@ class TherapyApp(App[None]):
         # Enter connects at once. (Not App.AUTO_FOCUS: modal screens would inherit it.)
         self.devices_view.query_one(DataTable).focus()
         self._show_status()
-        self.set_interval(STATUS_EVERY_S, self._show_status)
+        self.set_interval(STATUS_EVERY_S, self._every_second)
         self.call_after_refresh(self._hold_backend)  # the first screen is drawn before
 
     def key_for(self, action: str) -> str:
@@ -233,6 +279,10 @@ class TherapyApp(App[None]):
             else "journal ok"
         )
         return f"{radio_text} · {journal_text} · MQTT {_mqtt_state(backend.bridge)}"
+
+    def _every_second(self) -> None:
+        self._show_status()
+        self.ask_pain()  # a pain question kept back by another question, once it is gone
 
     def _show_status(self) -> None:
         self.sub_title = self.status_line()
@@ -303,8 +353,14 @@ class TherapyApp(App[None]):
         except TherapyctlError as exc:
             self.notify(f"known devices: {exc}", severity="warning")
             return
-        for k in known:
-            self.known[k.address] = DeviceRow(k.address, k.name, k.kind, alias=k.alias)
+        for k, site in known:
+            self.known[k.address] = DeviceRow(k.address, k.name, k.kind, alias=k.alias, site=site)
+
+    def site_of(self, address: str) -> str | None:
+        """The body site sessions on a device carry: the journal's for it (set with w), else
+        ``ui --site``'s, else none."""
+        known = self.known.get(address)
+        return (known.site if known else None) or self.default_site
 
     # ------------------------------------------------------------------ devices
 
@@ -322,11 +378,15 @@ class TherapyApp(App[None]):
                 battery_pct=found.battery_pct,
                 state="in range",
                 bonded=found.bonded,
+                site=self.site_of(address),
             )
         for address, known in self.known.items():
-            rows.setdefault(address, DeviceRow(address, known.name, known.kind, known.alias))
+            rows.setdefault(
+                address,
+                DeviceRow(address, known.name, known.kind, known.alias, site=self.site_of(address)),
+            )
         for address, panel in self.panels.items():
-            row = rows.setdefault(address, DeviceRow(address, panel.label, "?"))
+            row = rows.setdefault(address, DeviceRow(address, panel.label, "?", site=panel.site))
             # What a session does ("running heat") says more than "connected".
             row.state = panel.activity or ("connected" if panel.driver.connected else "link lost")
             if panel.last_status is not None:
@@ -355,6 +415,7 @@ class TherapyApp(App[None]):
             Command("Rescan for devices", self.action_rescan, "scan again now", "rescan"),
             Command("Show devices", partial(self.action_tab, 1), "the device list", "tab_1"),
             Command("Show history", self.action_history, "the journal's sessions", "history"),
+            Command("Show today", self.action_today, "episodes, what is due, dose, pain", "today"),
             Command(
                 "Stop all sessions",
                 self.stop_all,
@@ -388,6 +449,14 @@ class TherapyApp(App[None]):
                     partial(self.ask_alias, address),
                     "a name of yours",
                     "alias",
+                )
+            )
+            commands.append(
+                Command(
+                    f"Body site of {label}",
+                    partial(self.ask_site, address),
+                    row.site or "where on the body it is used",
+                    "site",
                 )
             )
             if row.bonded is False:
@@ -496,7 +565,14 @@ class TherapyApp(App[None]):
         if address in self.panels:  # connected twice meanwhile: keep the first
             await driver.close()
             return self.panels[address]
-        panel = SessionPanel(driver, self.limits, backend.journal, self.ledger, label=label)
+        panel = SessionPanel(
+            driver,
+            self.limits,
+            backend.journal,
+            self.ledger,
+            label=label,
+            site=self.site_of(address),
+        )
         if backend.bridge is not None and driver.identity is not None:
             from device.mqtt import MqttReporter
 
@@ -506,10 +582,14 @@ class TherapyApp(App[None]):
             backend.journal.remember_device(address, found.name, found.kind)
         known = self.known.get(address)
         self.known[address] = DeviceRow(
-            address, found.name, found.kind, alias=known.alias if known else None
+            address,
+            found.name,
+            found.kind,
+            alias=known.alias if known else None,
+            site=known.site if known else None,
         )
         tabs = self.tabs
-        await tabs.add_pane(TabPane(label, panel, id=self._pane_id(address)), before="history-tab")
+        await tabs.add_pane(TabPane(label, panel, id=self._pane_id(address)), before="today-tab")
         tabs.active = self._pane_id(address)
         self._show_devices()
         self.notify(f"connected to {label} ({found.kind})")
@@ -602,6 +682,43 @@ class TherapyApp(App[None]):
 
         self.push_screen(AliasPrompt(row.name, row.alias), chosen)
 
+    def action_site(self) -> None:
+        if (address := self._address_in_view()) is not None:
+            self.ask_site(address)
+
+    def ask_site(self, address: str) -> None:
+        """Ask where on the body a device is used; remembered in the journal (as
+        ``run --site`` does) and carried by its next sessions."""
+        row = next((r for r in self.device_rows() if r.address == address), None)
+        if row is None:
+            return
+        in_use = tuple(dict.fromkeys(k.site for k in self.known.values() if k.site))
+
+        def chosen(site: str | None) -> None:
+            if site is None:  # Esc: unchanged
+                return
+            new = site or None  # "": cleared
+            journal = self.journal
+            if journal is not None:
+                try:
+                    journal.remember_device(address, row.name, row.kind)
+                    journal.set_site(address, new)
+                except TherapyctlError as exc:
+                    self.notify(str(exc), title="body site", severity="error")
+                    return
+            known = self.known.setdefault(address, DeviceRow(address, row.name, row.kind))
+            known.site = new
+            if panel := self.panels.get(address):
+                panel.set_site(self.site_of(address))
+            self._show_devices()
+            where = self.site_of(address)
+            self.notify(
+                f"{row.label}: sessions on {where}" if where else f"{row.label}: no body site",
+                title="body site",
+            )
+
+        self.push_screen(SitePrompt(row.label, row.site, in_use), chosen)
+
     # ------------------------------------------------------------------ sessions
 
     def _active_panel(self) -> SessionPanel | None:
@@ -645,21 +762,32 @@ class TherapyApp(App[None]):
         """The devices with a session (running, paused, resting or stopping)."""
         return [panel.label for panel in self.panels.values() if panel.runner is not None]
 
+    def action_today(self) -> None:
+        self.show_tab("today-tab")
+        self.today_view.reload()
+
     def action_history(self) -> None:
         self.show_tab("history-tab")
         self.history_view.focus_table()
         self.history_view.reload()
 
     def tab_ids(self) -> list[str]:
-        """The tabs in their order on screen: devices, each connected device, history."""
-        return ["devices-tab", *(self._pane_id(a) for a in self.panels), "history-tab"]
+        """The tabs in their order on screen: devices, each connected device, today, history."""
+        return [
+            "devices-tab",
+            *(self._pane_id(a) for a in self.panels),
+            "today-tab",
+            "history-tab",
+        ]
 
     def action_tab(self, number: int) -> None:
-        """1..9: the tab of that number (1: Devices; the last: History)."""
+        """1..9: the tab of that number (1: Devices; the last two: Today, History)."""
         tabs = self.tab_ids()
         if 1 <= number <= len(tabs):
             if tabs[number - 1] == "history-tab":
                 self.action_history()
+            elif tabs[number - 1] == "today-tab":
+                self.action_today()
             else:
                 self.show_tab(tabs[number - 1])
 
@@ -679,25 +807,82 @@ class TherapyApp(App[None]):
             self.refresh_bindings()
 
     @on(SessionEnded)
-    def _session_ended(self, _event: SessionEnded) -> None:
+    def _session_ended(self, event: SessionEnded) -> None:
         if self._shutting_down.is_set():
             return
         self._show_devices()
         if self.journal is not None:
             self._reload_history_after_write()
+            # Not after a refusal (nothing was on), nor before a resume question.
+            if self.pain_question and event.started and not event.resumable:
+                panel = event.panel
+                what = event.summary.plan or event.summary.mode
+                about = panel.label + (f", {what}" if what else "")
+                about += f" on {event.site}" if event.site else ""
+                self.pain_asks.append(PainAsk(event.session_id, event.site, about))
+                self.ask_pain()
 
     @work(group="history-barrier", exit_on_error=False)
     async def _reload_history_after_write(self) -> None:
         if self.journal is not None:
             await self.journal.barrier()
         self.history_view.reload()
+        self.today_view.reload()
+
+    # ------------------------------------------------------------------ the pain diary
+
+    def ask_pain(self) -> None:
+        """The next waiting pain question, if nothing else is on screen: never over the
+        attended-use check, a resume or quit question, help or another modal (the ones
+        that matter more are answered first; ctrl+x works over this one as everywhere)."""
+        if not self.pain_asks or self._shutting_down.is_set() or len(self.screen_stack) != 1:
+            return
+        ask = self.pain_asks.pop(0)
+        self.push_screen(PainPrompt(ask.about), partial(self._pain_answered, ask))
+
+    def _pain_answered(self, ask: PainAsk, rating: int | None) -> None:
+        if rating is not None:
+            self.record_pain_after(ask, rating)
+        self.call_later(self.ask_pain)  # the next one, if several sessions ended
+
+    @work(group="pain", exit_on_error=False)
+    async def record_pain_after(self, ask: PainAsk, rating: int) -> bool:
+        """Write the rating (moment "after", with the session's id and site)."""
+        journal = self.journal
+        if journal is None:
+            return False
+        await journal.barrier()  # the session's row first: the rating refers to it
+        try:
+            await asyncio.to_thread(
+                record_pain,
+                journal.path,
+                rating,
+                site=ask.site,
+                session_id=ask.session_id,
+                moment="after",
+            )
+        except TherapyctlError as exc:
+            self.notify(str(exc), title="pain not recorded", severity="error")
+            return False
+        self.notify(f"pain {rating}/10 after {ask.about}: recorded", title="pain diary")
+        self.today_view.reload()
+        return True
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Footer: device keys on the device list, session keys on a device's tab; stop all,
         help, history, tabs and quit everywhere."""
         tabs = getattr(self, "tabs", None)  # None: not composed yet
         tab = tabs.active if tabs is not None else ""
-        device_actions = ("rescan", "disconnect", "alias", "pair", "start", "pause", "resume")
+        device_actions = (
+            "rescan",
+            "disconnect",
+            "alias",
+            "site",
+            "pair",
+            "start",
+            "pause",
+            "resume",
+        )
         stack = self.screen_stack  # empty while the app closes
         if stack and isinstance(stack[-1], SessionDetail) and action in device_actions:
             return False  # a recorded session is on screen: back (esc), history, stop, quit
@@ -706,7 +891,7 @@ class TherapyApp(App[None]):
             return on_device
         if action == "rescan":
             return tab == "devices-tab"
-        if action in ("disconnect", "alias", "pair"):
+        if action in ("disconnect", "alias", "site", "pair"):
             return on_device or tab == "devices-tab"
         return True
 
@@ -720,6 +905,9 @@ class TherapyApp(App[None]):
             self.devices_view.query_one(DataTable).focus()
         elif self.tabs.active == "history-tab":
             self.history_view.focus_table()
+        elif self.tabs.active == "today-tab":
+            self.screen_stack[0].set_focus(None)
+            self.today_view.reload()
         else:
             self.screen_stack[0].set_focus(None)
 
@@ -773,6 +961,7 @@ class TherapyApp(App[None]):
             await self.shutdown()
 
 
-def _known_devices(path: Path) -> list[KnownDevice]:
+def _known_devices(path: Path) -> list[tuple[KnownDevice, str | None]]:
+    """The devices the journal knows, each with its remembered body site."""
     with JournalReader(path) as reader:
-        return reader.known_devices()
+        return [(k, reader.device_site(k.address)) for k in reader.known_devices()]

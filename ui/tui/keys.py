@@ -50,6 +50,8 @@ KEY_ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("rescan", "r", "rescan", "Rescan"),
     KeyAction("disconnect", "d", "disconnect", "Disconnect"),
     KeyAction("alias", "a", "alias", "Alias"),
+    KeyAction("site", "w", "site", "Site"),  # where on the body the device is used
+    KeyAction("today", "t", "today", "Today", show=False),
     KeyAction("pair", "b", "pair", "Pair", show=False),
     KeyAction("leave_field", "escape", "leave_field", "Leave the field", show=False),
     *(KeyAction(f"tab_{n}", str(n), f"tab({n})", f"Tab {n}", show=False) for n in range(1, 10)),

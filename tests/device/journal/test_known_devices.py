@@ -199,7 +199,7 @@ def test_a_version_1_journal_is_read_then_migrated_keeping_sessions(tmp_path: Pa
     write(path, ("set_alias", (PAD, "Knee pad")))
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
     finally:
         conn.close()
     with JournalReader(path) as journal:

@@ -98,7 +98,7 @@ def test_a_version_4_journal_is_read_as_is_then_migrated_to_5_keeping_its_uses(
     JournalWriter(path).close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
         use = conn.execute("SELECT site, on_s, cem43_min, energy_j FROM uses").fetchone()
         assert use == (None, 600.0, 2.5, 0.0)
         assert conn.execute("SELECT site FROM sessions").fetchone() == (None,)

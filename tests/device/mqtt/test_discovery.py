@@ -5,6 +5,7 @@ renders them."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -16,9 +17,15 @@ from device.mqtt.discovery import (
     device_config_topics,
     discovery_configs,
     legacy_config_topics,
+    site_config_topics,
+    site_configs,
+    site_id,
 )
+from device.mqtt.topics import site_slug
 
 NODE = "kitchen"
+# Home Assistant's entity id (homeassistant.core.valid_entity_id).
+ENTITY_ID = re.compile(r"^(?!.+__)(?!_)[\da-z_]+(?<!_)\.(?!_)[\da-z_]+(?<!_)$")
 KEY = "d67cbee042e5"
 IDENTITY = {
     "kind": "heat-pad",
@@ -172,6 +179,61 @@ def test_a_device_moved_to_another_node_keeps_its_entities() -> None:
         assert here[topic]["unique_id"] == there[topic]["unique_id"]
         assert there[topic]["device"]["via_device"] == "therapyctl_bedroom"
     assert all(NODE not in topic for topic in here)
+
+
+def site_announced(node: str, site: str = "lower-back") -> dict[str, dict[str, Any]]:
+    """topic -> parsed config of a body site's sensors, as ``node`` announces them."""
+    slug = site_slug(site)
+    return {
+        topic: json.loads(payload)
+        for topic, payload in site_configs(
+            node,
+            slug,
+            site,
+            state_topic=f"therapyctl/{node}/site/{slug}/state",
+            availability_topic=f"therapyctl/{node}/availability",
+        )
+    }
+
+
+def test_two_nodes_reporting_the_same_site_announce_distinct_entities() -> None:
+    """Two controllers reporting lower-back (each from its own journal): distinct config
+    topics, unique ids, device identifiers and default entity ids, each on its own node's
+    state and availability topics and via its own controller, so neither overwrites the
+    other's config or availability."""
+    kitchen, bedroom = site_announced("kitchen"), site_announced("bedroom")
+    assert len(kitchen) == len(bedroom) == 10
+    assert not set(kitchen) & set(bedroom)
+    assert set(kitchen) == set(site_config_topics("kitchen", "lower_back"))
+    assert set(bedroom) == set(site_config_topics("bedroom", "lower_back"))
+    for key in ("unique_id", "default_entity_id"):
+        ids = [c[key] for c in (*kitchen.values(), *bedroom.values())]
+        assert len(set(ids)) == len(ids) == 20, key
+    for node, announced in (("kitchen", kitchen), ("bedroom", bedroom)):
+        for topic, config in announced.items():
+            assert topic.startswith(f"homeassistant/sensor/therapyctl_{node}_site_lower_back/")
+            assert config["unique_id"].startswith(f"therapyctl_{node}_site_lower_back_")
+            assert config["device"]["identifiers"] == [site_id(node, "lower_back")]
+            assert config["device"]["identifiers"] == [f"therapyctl_{node}_site_lower_back"]
+            assert config["device"]["via_device"] == f"therapyctl_{node}"
+            assert config["device"]["name"] == f"Body site lower-back ({node})"
+            assert config["state_topic"] == f"therapyctl/{node}/site/lower_back/state"
+            assert config["availability"] == [{"topic": f"therapyctl/{node}/availability"}]
+            assert config["default_entity_id"] == f"sensor.{config['unique_id']}"
+
+
+@pytest.mark.parametrize("node", ["kitchen", "Living-Room_2", "a--b", "_x_", "N0DE-"])
+@pytest.mark.parametrize("site", ["lower-back", "a/b+#", "x" * 40, "épaule"])
+def test_site_entity_ids_are_valid_for_any_node_and_site(node: str, site: str) -> None:
+    """Whatever the node id (any the settings allow: letters, digits, "-" and "_") and the
+    site, every site sensor's default_entity_id is a valid Home Assistant entity id, its
+    config topic a valid discovery topic, and the controller's connectivity one too."""
+    for topic, config in site_announced(node, site).items():
+        assert ENTITY_ID.match(config["default_entity_id"]), config["default_entity_id"]
+        assert re.fullmatch(r"homeassistant/sensor/[A-Za-z0-9_-]+/[a-z0-9_]+/config", topic)
+        assert node in config["unique_id"]
+    _, payload = controller_config(node, availability_topic=f"therapyctl/{node}/availability")
+    assert ENTITY_ID.match(json.loads(payload)["default_entity_id"])
 
 
 def bridge() -> MqttBridge:

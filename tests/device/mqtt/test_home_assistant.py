@@ -49,11 +49,11 @@ async def retained(port: int, topics: tuple[str, ...] = ("#",)) -> dict[str, Any
 async def test_a_session_gives_home_assistant_consistent_discovery_and_no_none(
     tmp_path: Path,
 ) -> None:
-    """`run --mqtt` on a light belt to completion: every via_device is an announced device,
-    every entity has default_entity_id, battery is diagnostic, and no config, state or value
-    template rendered on a state says "None" (the idle state before the first reading has
-    null readings and a null end reason); the last retained state is idle, output off,
-    completed."""
+    """`run --mqtt --site lower-back` on a light belt to completion: every via_device is an
+    announced device, every entity has default_entity_id, battery is diagnostic, the body
+    site's entities are the node's, and no config, state or value template rendered on a
+    state says "None" (the idle state before the first reading has null readings and a null
+    end reason); the last retained state is idle, output off, completed."""
     with mosquitto(tmp_path / "broker") as broker:
         async with Watcher(broker.port) as watch:
             process = await asyncio.create_subprocess_exec(
@@ -71,6 +71,8 @@ async def test_a_session_gives_home_assistant_consistent_discovery_and_no_none(
                 broker.url,
                 "--mqtt-node",
                 "ha1",
+                "--site",
+                "lower-back",
                 "--db",
                 str(tmp_path / "j.db"),
                 stdout=asyncio.subprocess.PIPE,
@@ -95,17 +97,45 @@ async def test_a_session_gives_home_assistant_consistent_discovery_and_no_none(
         for topic, config in configs.items():
             platform = topic.split("/")[1]
             assert config["default_entity_id"] == f"{platform}.{config['unique_id']}", topic
+        # The site's dose sensors: a device of node ha1's own (identifier, config topics and
+        # unique ids with the node in them), via the controller, on its availability.
+        site = {t: c for t, c in configs.items() if "_site_" in t}
+        assert len(site) == 10
+        for topic, config in site.items():
+            assert topic.startswith("homeassistant/sensor/therapyctl_ha1_site_lower_back/")
+            assert config["unique_id"].startswith("therapyctl_ha1_site_lower_back_")
+            assert config["device"]["identifiers"] == ["therapyctl_ha1_site_lower_back"]
+            assert config["availability"] == [{"topic": "therapyctl/ha1/availability"}]
         battery = configs[f"homeassistant/sensor/therapyctl_{BELT_KEY}/battery/config"]
         assert battery["entity_category"] == "diagnostic"
 
         for _, payload, _ in watch.messages:
             text = payload if isinstance(payload, str) else json.dumps(payload)
             assert "None" not in text
-        templates = [c["value_template"] for c in configs.values() if "value_template" in c]
+        device_state = f"therapyctl/ha1/{BELT_KEY}/state"
+        templates = [
+            c["value_template"]
+            for c in configs.values()
+            if "value_template" in c and c.get("state_topic") == device_state
+        ]
         assert len(templates) == 5
         for state in states:
             for template in templates:
                 assert render(template, state) != "None"
+        # The controller's days (next due, last pain) are announced and published too, with
+        # nothing due and no rating yet: their templates say nothing, never "None".
+        diary = {
+            c["state_topic"]: c["value_template"]
+            for c in configs.values()
+            if c.get("state_topic", "").startswith(
+                ("therapyctl/ha1/regimen", "therapyctl/ha1/pain")
+            )
+        }
+        assert set(diary) == {"therapyctl/ha1/regimen/next", "therapyctl/ha1/pain/last"}
+        for topic, template in diary.items():
+            published = [p for t, p, _ in watch.messages if t == topic]
+            assert published, topic
+            assert all(render(template, p) not in ("None", "none") for p in published)
 
         last = await retained(broker.port)
         final = last[f"therapyctl/ha1/{BELT_KEY}/state"]

@@ -7,6 +7,7 @@ import json
 import re
 import signal
 import subprocess
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -156,7 +157,8 @@ def test_dose_on_a_fresh_machine_says_no_sessions_yet(tmp_path: Path) -> None:
     db = tmp_path / "none.db"
     result = cli("dose", "--db", str(db))
     assert result.returncode == 0 and "no sessions yet" in result.stdout
-    assert dose_json(db) == {"sites": []}
+    assert dose_json(db) == {"sites": [], "days": []}
+    assert dose_json(db, "--days", "7") == {"sites": [], "days": []}
     assert not db.exists()
 
 
@@ -200,7 +202,59 @@ def test_dose_shows_each_site_and_what_is_left(tmp_path: Path) -> None:
     text = cli("dose", "--db", str(db)).stdout
     assert "lower-back (the last 24 hours, every device on it added up)" in text
     assert "heat:  1 of 4 sessions" in text and "next cold from" in text
-    assert re.search(r"light: \d+\.\d of 30 min, \d+ J — \d+\.\d min left", text), text
+    assert re.search(r"light: \d+\.\d of 30 min, \d+ J, \d+\.\d\d J/cm² — \d+\.\d min left", text)
+
+
+def test_dose_gives_j_per_cm2_and_per_calendar_day(tmp_path: Path) -> None:
+    """Two simulated belts on lower-back and a pad on neck: `dose --json` gives light J/cm²
+    per site = each belt's J / its model's documented area (800 mW: 20 x 10 cm, 420 mW:
+    15 x 10 cm), and under "days" today's per-site totals (equal to the rolling 24 h ones
+    here) and earlier days empty; the text labels the rolling day and the calendar days."""
+    db = tmp_path / "j.db"
+    big = run_json(db, *light("light-belt-800", 10, "--site", "lower-back", "--time-scale", "600"))
+    small = run_json(db, *light("light-belt-420", 5, "--site", "lower-back", "--time-scale", "600"))
+    pad = run_json(db, *heat("heat-pad", "--site", "neck", "--time-scale", "300"))
+    assert {big["end_reason"], small["end_reason"], pad["end_reason"]} == {"completed"}
+    with JournalReader(db) as reader:
+        uses = {use.session_id: use for use in reader.light_uses()}
+    energy = {
+        key: uses[run["session_id"]].energy_j for key, run in (("big", big), ("small", small))
+    }
+    assert energy["big"] == pytest.approx(big["energy_j"], rel=0.05)
+    expected_j_cm2 = energy["big"] / (20 * 10) + energy["small"] / (15 * 10)
+    before = date.today().isoformat()
+    shown = dose_json(db, "--days", "3")
+    after = date.today().isoformat()
+    back = next(entry for entry in shown["sites"] if entry["site"] == "lower-back")
+    assert back["light"]["fluence_j_cm2"] == pytest.approx(expected_j_cm2, abs=0.002)
+    neck = next(entry for entry in shown["sites"] if entry["site"] == "neck")
+    assert neck["light"]["fluence_j_cm2"] == 0  # no light there: 0 J/cm², known
+    days = shown["days"]
+    assert len(days) == 3 and days[0]["day"] in {before, after}
+    assert [d["day"] for d in days] == sorted((d["day"] for d in days), reverse=True)
+    assert days[1]["sites"] == days[2]["sites"] == []
+    today = {entry["site"]: entry for entry in days[0]["sites"]}
+    assert set(today) == {"lower-back", "neck"}
+    assert today["lower-back"]["light"]["fluence_j_cm2"] == pytest.approx(expected_j_cm2, abs=0.002)
+    assert today["lower-back"]["light"]["minutes"] == pytest.approx(back["light"]["minutes"])
+    assert today["lower-back"]["light"]["energy_j"] == pytest.approx(back["light"]["energy_j"])
+    assert today["neck"]["heat"]["sessions"] == 1
+    assert today["neck"]["heat"]["cem43_min"] == pytest.approx(neck["heat"]["cem43_min"])
+    text = cli("dose", "--days", "2", "--db", str(db)).stdout
+    assert "lower-back (the last 24 hours, every device on it added up)" in text
+    assert "per calendar day (local time; each use counted on the day it started" in text
+    assert f"{expected_j_cm2:.2f} J/cm²" in text
+    assert re.search(r"\d{4}-\d\d-\d\d: nothing", text), text
+    only = dose_json(db, "--site", "neck", "--days", "1")["days"]
+    assert [[entry["site"] for entry in d["sites"]] for d in only] == [["neck"]]
+
+
+@pytest.mark.parametrize("days", ["0", "-3", "367", "nan", "1e308", "9" * 400, ""])
+def test_dose_days_out_of_range_is_a_usage_error(tmp_path: Path, days: str) -> None:
+    """--days that is not 1..366 whole days: exit 2 naming --days, no traceback."""
+    result = cli("dose", "--days", days, "--db", str(tmp_path / "j.db"))
+    assert result.returncode == 2, result.stderr
+    assert "--days" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_site_usage_survives_kill_9_of_run_mid_session(tmp_path: Path) -> None:

@@ -53,7 +53,11 @@ async def ui(
     limits: Limits = DEFAULT_LIMITS,
     keymap: dict[str, str] | None = None,
     bridge: MqttBridge | None = None,
+    pain_question: bool = False,
+    default_site: str | None = None,
 ) -> AsyncIterator[tuple[TherapyApp, Pilot[None], SimulatorWorld]]:
+    """The app on simulated devices and a private journal. The pain question after each
+    session is off unless a test is about it (it would take the keys of the next steps)."""
     world = SimulatorWorld(
         [DeviceSpec(kind, name) for kind, name in specs],
         faults={n: [parse_fault(f) for f in fs] for n, fs in (faults or {}).items()},
@@ -67,7 +71,15 @@ async def ui(
         async def backend() -> AsyncIterator[Backend]:
             yield Backend(radio, journal, bridge)
 
-        app = TherapyApp(backend, limits, time_scale=scale, db_path=db_path, keymap=keymap)
+        app = TherapyApp(
+            backend,
+            limits,
+            time_scale=scale,
+            db_path=db_path,
+            keymap=keymap,
+            pain_question=pain_question,
+            default_site=default_site,
+        )
         try:
             async with app.run_test(size=size) as pilot:
                 yield app, pilot, world
@@ -280,9 +292,10 @@ async def test_history_lists_sessions_newest_first_and_opens_one() -> None:
         assert [str(c.label) for c in table.columns.values()][-1] == "ID"
         # The minutes the output was on (a loaded machine may lose a reading or two).
         ran = [f"{s.actual_minutes:.1f}" for s in panel.summaries]
-        assert table.get_row_at(0)[2:] == ["cold", ran[1], "completed", newest[:SHORT_ID]]
+        assert table.get_row_at(0)[2:] == ["cold", "--", ran[1], "completed", newest[:SHORT_ID]]
         assert table.get_row_at(1)[2:] == [
             "heat",
+            "--",
             ran[0],
             "completed",
             panel.summaries[0].session_id[:SHORT_ID],
@@ -668,8 +681,8 @@ async def test_every_key_action_is_in_the_command_palette() -> None:
 
 
 async def test_number_keys_jump_to_tabs_and_focus_is_visible() -> None:
-    """Finding 13: 1 is Devices, 2 the first device, the last number History; the focused
-    field is drawn reversed, the focused list tinted."""
+    """Finding 13: 1 is Devices, 2 the first device, then Today, the last number History;
+    the focused field is drawn reversed, the focused list tinted."""
     async with ui(("heat-pad", "pad")) as (app, pilot, world):
         panel = await connect(app, pilot, world, "pad")
         await pilot.press("1")
@@ -677,6 +690,8 @@ async def test_number_keys_jump_to_tabs_and_focus_is_visible() -> None:
         devices = app.query_one("#devices", DataTable)
         assert app.focused is devices and devices.styles.background_tint.a > 0
         await pilot.press("3")
+        assert app.tabs.active == "today-tab"
+        await pilot.press("4")
         assert app.tabs.active == "history-tab"
         assert app.focused is app.query_one("#history", DataTable)
         await pilot.press("2")

@@ -248,3 +248,22 @@ def test_session_detail_screen(snap_compare: SnapCompare, size: tuple[int, int])
         await pilot.pause()
 
     assert snap_compare(make_app(db_path), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_today_screen(snap_compare: SnapCompare, size: tuple[int, int]) -> None:
+    """The Today tab at a fixed clock: the open episode and its phase, cold due in 1:20:00,
+    the dose bars of two sites against their limits, the pain trend of the week."""
+    from tests.ui.tui.test_today import build_journal, today_app
+
+    db_path = Path(os.environ["THERAPYCTL_DB"])
+    build_journal(db_path)
+    app = today_app(db_path)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await scanned(pilot)
+        await pilot.press("t")
+        await until(pilot, lambda: app.today_view.reloads >= 2)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -229,6 +229,10 @@ def test_ui_in_tmux_connects_starts_shows_the_session_stops_and_quits(tmp_path: 
         term.wait_for(
             "the end notice", lambda screen: "session ended: user stopped" in screen or None
         )
+        # Then the pain question (issue 14): Esc skips it, as a person may.
+        term.wait_for("the pain question", lambda screen: "Pain now, 0-10?" in screen or None)
+        term.keys("Escape")
+        term.wait_for("the question gone", lambda screen: "Pain now" not in screen or None)
 
         term.keys("q")
         assert term.wait_exit() == 0, str(term)

@@ -1,4 +1,5 @@
-"""The devices screen: what the scan sees and what the journal remembers, one row each."""
+"""The devices screen: what the scan sees and what the journal remembers (alias, body site),
+one row each."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-COLUMNS = ("NAME", "KIND", "SIGNAL", "BATTERY", "STATE", "ADDRESS")
+COLUMNS = ("NAME", "KIND", "SIGNAL", "BATTERY", "STATE", "SITE", "ADDRESS")
 
 
 @dataclass(slots=True)
@@ -23,6 +24,7 @@ class DeviceRow:
     battery_pct: int | None = None
     state: str = "not in range"
     bonded: bool | None = None  # False: this controller must pair before it may command it
+    site: str | None = None  # the body site it is used on (the journal's, or ``ui --site``)
 
     @property
     def label(self) -> str:
@@ -36,6 +38,7 @@ class DeviceRow:
             "--" if self.rssi is None else f"{self.rssi} dBm",
             "--" if self.battery_pct is None else f"{self.battery_pct} %",
             self.state + (", not paired (b: pair)" if self.bonded is False else ""),
+            self.site or "--",
             self.address,
         )
 

@@ -72,7 +72,7 @@ class HistoryView(Vertical):
 
     def on_mount(self) -> None:
         table = self.query_one("#history", DataTable)
-        table.add_columns("WHEN", "DEVICE", "WHAT", "MIN", "ENDED", "ID")
+        table.add_columns("WHEN", "DEVICE", "WHAT", "SITE", "MIN", "ENDED", "ID")
         self.reload()
 
     def focus_table(self) -> None:
@@ -97,6 +97,7 @@ class HistoryView(Vertical):
                 _when(row.started_at),
                 row.device_name,
                 row.what,
+                row.site or "--",
                 _minutes(row.actual_minutes),
                 (row.end_reason or "running").replace("_", " "),
                 row.session_id[:SHORT_ID],
@@ -175,7 +176,7 @@ class SessionDetail(Screen[None]):
         )
         self.query_one("#summary", Static).update(
             f"session {row.session_id}  {_when(row.started_at)}  {row.device_name}"
-            f" ({row.device_kind})  {row.what}\n"
+            f" ({row.device_kind})  {row.what}" + (f" on {row.site}" if row.site else "") + "\n"
             f"{_minutes(row.actual_minutes)} of {_minutes(row.planned_minutes)} min"
             f"  ended: {(row.end_reason or 'running').replace('_', ' ')}"
             + (f" — {row.end_detail}" if row.end_detail else "")

@@ -1,5 +1,5 @@
-"""Modal questions: the attended-use check, resuming after a lost link, a device's alias,
-quitting while sessions run."""
+"""Modal questions: the attended-use check, resuming after a lost link, a device's alias and
+body site, the pain question after a session, quitting while sessions run."""
 
 from __future__ import annotations
 
@@ -13,7 +13,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
+from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label
+
+from device.journal import DiaryError, check_rating
+from device.safety import KNOWN_SITES, SITE_MAX_CHARS, SiteError, normalise_site
 
 _MODAL_CSS = """
 {name} {{ align: center middle; }}
@@ -129,6 +133,86 @@ class AliasPrompt(ModalScreen[str | None]):
         self.dismiss(event.value)
 
     def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class SitePrompt(ModalScreen[str | None]):
+    """The body site a device is used on: a known one (offered, completed with →) or a short
+    name of your own, normalised (``Lower Back`` -> ``lower-back``); empty clears it. A name
+    that is not a site is said here, and the question stays.
+
+    Dismissed with the site, ``""`` to clear it, or None (Esc: unchanged)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = _MODAL_CSS.format(name="SitePrompt") + (
+        "SitePrompt #site-error { color: $error; }\nSitePrompt #site-known { color: $text-muted; }"
+    )
+
+    def __init__(self, device_name: str, site: str | None, known: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.device_name = device_name
+        self.site = site
+        # The journal's sites first (in use), then the usual ones.
+        self.known = tuple(dict.fromkeys((*known, *KNOWN_SITES)))
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"Body site of {self.device_name} (empty: none), then Enter")
+            yield Input(
+                value=self.site or "",
+                max_length=SITE_MAX_CHARS + 10,  # room for blanks the name loses
+                suggester=SuggestFromList(self.known, case_sensitive=False),
+                id="site",
+            )
+            yield Label("", id="site-error")
+            yield Label("e.g. " + ", ".join(self.known[:8]) + ", ...", id="site-known")
+
+    @on(Input.Submitted, "#site")
+    def submitted(self, event: Input.Submitted) -> None:
+        if not event.value.strip():
+            self.dismiss("")
+            return
+        try:
+            self.dismiss(normalise_site(event.value))
+        except SiteError as exc:
+            self.query_one("#site-error", Label).update(f"Not a site: {exc.reason}.")
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class PainPrompt(ModalScreen[int | None]):
+    """After a session: pain now, 0-10? Skipping (Esc, or Enter on nothing) is always fine;
+    a bad answer is said here and may be retried. Dismissed with the rating or None."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "skip", "Skip")]
+    DEFAULT_CSS = _MODAL_CSS.format(name="PainPrompt") + "PainPrompt #pain-error { color: $error; }"
+
+    def __init__(self, about: str) -> None:
+        super().__init__()
+        self.about = about  # "pad, heat on lower-back"
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"Session ended: {self.about}.")
+            yield Label("Pain now, 0-10? (Enter or Esc to skip)", id="pain-question")
+            yield Input(max_length=4, placeholder="0-10", id="pain")
+            yield Label("", id="pain-error")
+            yield Label("0 is no pain, 10 the worst imaginable.")
+
+    @on(Input.Submitted, "#pain")
+    def submitted(self, event: Input.Submitted) -> None:
+        if not event.value.strip():
+            self.dismiss(None)
+            return
+        try:
+            self.dismiss(check_rating(event.value))
+        except DiaryError:
+            self.query_one("#pain-error", Label).update(
+                f"{event.value.strip()!r} is not a rating: a whole number 0-10, or Esc to skip."
+            )
+
+    def action_skip(self) -> None:
         self.dismiss(None)
 
 

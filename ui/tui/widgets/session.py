@@ -7,10 +7,15 @@ runner reports and forwards the user's commands; it decides nothing about safety
 One notification per happening: a stop is told once, when the device has confirmed its output
 off (what happened, that the output is off, what to do now); the end of a session that was not
 stopped for safety is told at its end; clamps, alarms and refused commands each once.
+
+A session carries the panel's body site (the device's remembered one, or ``ui --site``), as
+``run --site`` does; heat started on a site in an episode's acute phase is warned about once
+(the journal remembers it was said).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import TYPE_CHECKING, Literal
 
@@ -38,6 +43,7 @@ from device.sessions import (
     Step,
     TherapyPlan,
     UsageLedger,
+    heat_warning,
 )
 from protocols import Feature, Mode, ModeSupport, Status, TherapyctlError
 from ui.tui.widgets.chart import SessionChart, limit_lines, temperature_extremes
@@ -141,9 +147,11 @@ class SessionPanel(Vertical):
         ledger: UsageLedger,
         *,
         label: str,
+        site: str | None = None,
     ) -> None:
         super().__init__()
         self.driver = driver
+        self.site = site  # the body site sessions started here carry (None: none)
         self.limits = limits
         self.journal = journal
         self.ledger = ledger
@@ -207,6 +215,7 @@ class SessionPanel(Vertical):
             )
             yield Input(value="10", placeholder="min", compact=True, id="minutes")
             yield Label("min")
+            yield Static(self._site_text(), id="site")
         with Horizontal():
             yield Button("Start", variant="success", compact=True, id="start")
             yield Button("Pause", compact=True, id="pause")
@@ -222,6 +231,15 @@ class SessionPanel(Vertical):
             yield Label("plan")
             yield ProgressBar(total=1, show_eta=False, id="plan-progress")
         yield self.chart
+
+    def _site_text(self) -> str:
+        return f"on {self.site}" if self.site else "no site"
+
+    def set_site(self, site: str | None) -> None:
+        """The body site of the next sessions (a running one keeps its own)."""
+        self.site = site
+        if self.is_mounted:
+            self.query_one("#site", Static).update(self._site_text())
 
     def on_mount(self) -> None:
         self._refresh_timer = self.set_interval(0.5, self._refresh)
@@ -347,7 +365,10 @@ class SessionPanel(Vertical):
             journal=self.journal,
             ledger=None if self.journal else self.ledger,
             resuming=resuming,
+            site=self.site,
         )
+        if resuming is None and Mode.HEAT in plan.modes:
+            self._warn_heat(self.site)
         self.last_status = None
         self._shown_is_current = False  # the last chart stays until a step has started
         self._plan_t0_s = self.driver.clock.now()
@@ -358,6 +379,16 @@ class SessionPanel(Vertical):
         self.query_one("#state", Static).update("starting")
         self._changed()
         self._run(self.runner)
+
+    @work(group="heat-warning", exit_on_error=False)
+    async def _warn_heat(self, site: str | None) -> None:
+        """Heat on a site in an episode's acute phase: said once per episode (guidance: cold
+        for the first 48-72 h of a spasm, then heat); allowed all the same."""
+        if self.journal is None:
+            return
+        words = await asyncio.to_thread(heat_warning, self.journal.path, site, True)
+        if words is not None:
+            self.app.notify(words, title=f"{self.label}: heat while acute", timeout=20)
 
     @work(group="session", exit_on_error=False)
     async def _run(self, runner: PlanRunner) -> None:
@@ -398,8 +429,12 @@ class SessionPanel(Vertical):
                 + (f"\n{extremes}" if extremes else "")
                 + "".join(f"\nALARM: {alarm}" for alarm in summary.alarms)
             )
-        self.post_message(SessionEnded(self, summary))
         offer = runner.resumption(summary)
+        self.post_message(
+            SessionEnded(
+                self, summary, session_id=runner.session_id, site=runner.site, resumable=bool(offer)
+            )
+        )
         if offer is not None:
             await self._offer_resume(runner, summary, offer)
 
@@ -738,12 +773,29 @@ class SessionChanged(Message):
 
 
 class SessionEnded(Message):
-    """Posted when a panel's session ends (the history tab refreshes)."""
+    """Posted when a panel's session ends (the history and Today tabs refresh; the pain
+    question follows one that turned output on)."""
 
-    def __init__(self, panel: SessionPanel, summary: RunSummary) -> None:
+    def __init__(
+        self,
+        panel: SessionPanel,
+        summary: RunSummary,
+        *,
+        session_id: str | None = None,
+        site: str | None = None,
+        resumable: bool = False,
+    ) -> None:
         super().__init__()
         self.panel = panel
         self.summary = summary
+        self.session_id = session_id  # the journal's id of the session
+        self.site = site  # the body site it was on
+        self.resumable = resumable  # a lost link: resuming is offered next
+
+    @property
+    def started(self) -> bool:
+        """Some output was turned on (not a refusal)."""
+        return any(result.started_s is not None for result in self.summary.sessions)
 
 
 class _PanelListener(SessionListener):
