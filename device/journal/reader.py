@@ -261,6 +261,11 @@ class JournalReader:
             params.append(datetime.combine(since, datetime.min.time()).timestamp())
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
 
+    def damaged_sessions(self) -> int:
+        """How many session rows are left out of every list because their start is not a
+        time (edited by hand, damaged): said, so nothing disappears silently."""
+        return int(self._query(f"SELECT count(*) FROM sessions s WHERE NOT ({_VALID_START})")[0][0])
+
     def known_devices(self) -> list[KnownDevice]:
         """Every known device, the most recently seen first."""
         # A journal older than schema 2 has no aliases yet (readers never migrate).

@@ -227,8 +227,8 @@ def due_slots(
     A slot at ``at`` is the window ``[at, at + every)``: a session started in it serves it,
     so following :func:`next_due` (the first cold at the episode's start, 09:47, in the
     09:00 slot; 2 h later in the 11:00 one; ...; the mornings on the grid) serves every
-    slot. (Not quite always: a day's sessions late in their slots, cold at 20:30 in the
-    19:00 one, put the next at 22:30, the night, so the 21:00 slot goes unserved.) A slot
+    slot. (A day's sessions late in their slots, cold at 20:30 in the 19:00 one, put the
+    next at 22:30, the night: :func:`adherence` does not count the 21:00 slot as missed.) A slot
     belongs to a phase, and to ``[start, end)``, when its waking part (up to the end of the
     waking hours) overlaps them: an episode begun at 22:30 has no slot that evening.
     """
@@ -273,20 +273,34 @@ def adherence(
     """Slots due and slots done between ``start`` and ``end`` (see :func:`due_slots`): a
     slot counts once its window has closed by ``end`` (the 19:00 slot, a session due in it
     at 19:47, is not missed at 19:51), and it is done when a session giving its modality
-    (contrast gives both) started on the site within its window ``[at, at + every)``."""
+    (contrast gives both) started on the site within its window ``[at, at + every)``. A slot
+    that a session just before it made impossible to serve in waking hours (its next start,
+    ``every`` later, falls after them) is not due."""
     slots = due_slots(episode, start, end, awake, tz)
     counts = {"cold_due": 0, "cold_done": 0, "heat_due": 0, "heat_done": 0}
     for at, modality in slots:
         every = COLD_EVERY_S if modality == "cold" else HEAT_EVERY_S
         if at + every > end:
             continue  # still open: neither missed nor done yet
-        counts[f"{modality}_due"] += 1
-        if any(
-            d.site == episode.site and d.gives(modality) and at <= d.started_at < at + every
-            for d in done
-        ):
+        mine = [d.started_at for d in done if d.site == episode.site and d.gives(modality)]
+        if any(at <= started < at + every for started in mine):
+            counts[f"{modality}_due"] += 1
             counts[f"{modality}_done"] += 1
+        elif not any(
+            # a session just before the slot, late in its own, puts the next start (every
+            # later, the 2 h cold rest) past the slot's waking part: it could not be served
+            at - every < started < at and started + every >= min(at + every, _bed(at, awake, tz))
+            for started in mine
+        ):
+            counts[f"{modality}_due"] += 1
     return counts
+
+
+def _bed(at: float, awake: Awake, tz: tzinfo | None) -> float:
+    """The end of the waking hours of the local day ``at`` falls on."""
+    day = datetime.fromtimestamp(at, tz).date() + timedelta(days=awake.end_min // (24 * 60))
+    end = awake.end_min % (24 * 60)
+    return datetime(day.year, day.month, day.day, end // 60, end % 60, tzinfo=tz).timestamp()
 
 
 def acute_heat_warning(episode: EpisodeInfo, now: float) -> str | None:

@@ -110,8 +110,15 @@ def history(
             counts = (
                 {r.session_id: reader.sample_stats(r.session_id) for r in rows} if as_json else {}
             )
+            damaged = reader.damaged_sessions()
     except TherapyctlError as exc:
         fail(exc)
+    if damaged:
+        click.echo(
+            f"therapyctl: warning: {damaged} session row(s) in {path} are damaged (their start"
+            " is not a time) and left out; the file is not changed",
+            err=True,
+        )
     if as_json:
         click.echo(
             json.dumps(

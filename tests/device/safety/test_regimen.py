@@ -206,6 +206,33 @@ def test_following_next_exactly_is_full_adherence() -> None:
     assert adherence(episode, skipped, began, until, awake, UTC)["cold_done"] == 16
 
 
+@pytest.mark.parametrize("began_hm", [(16, 20), (17, 20), (20, 30), (6, 5), (21, 59)])
+def test_following_next_from_any_start_is_full_adherence(began_hm: tuple[int, int]) -> None:
+    """A spasm at 16:20: cold at 16:20, 18:20, 20:20, then 22:20 is the night and the
+    morning comes: the 21:00 slot could not be served within the 2 h between colds, so it is
+    not counted as missed. The same for heat when the acute phase ends late in a slot."""
+    awake = Awake.parse("07:00-22:00")
+    began = datetime(2026, 11, 25, *began_hm, tzinfo=UTC).timestamp()
+    episode = EpisodeInfo("lower-back", began, acute_h=50)
+    until = began + 4 * 24 * H
+    done = _follow_next(episode, until, awake, UTC)
+    now = began
+    while now <= until:
+        counts = adherence(episode, done, began, now, awake, UTC)
+        assert counts["cold_done"] == counts["cold_due"], (_hm(now), counts)
+        assert counts["heat_done"] == counts["heat_due"], (_hm(now), counts)
+        now += 1800
+    counts = adherence(episode, done, began, until, awake, UTC)
+    assert counts["cold_due"] > 10 and counts["heat_due"] > 4
+    # and one skipped session is still one missed slot
+    skipped = done[:3] + done[4:]
+    missed = adherence(episode, skipped, began, until, awake, UTC)
+    assert (
+        missed["cold_done"] + missed["heat_done"] == counts["cold_done"] + counts["heat_done"] - 1
+    )
+    assert missed["cold_due"] + missed["heat_due"] >= counts["cold_due"] + counts["heat_due"] - 1
+
+
 def test_following_next_is_full_adherence_across_a_dst_change() -> None:
     """Europe/Berlin, the clocks go back on 2026-10-25: the grid starts at 07:00 wall
     time each day, like the morning `next` snaps to."""

@@ -128,3 +128,10 @@ def test_run_on_a_site_whose_episode_is_damaged_still_runs(damaged: Path) -> Non
     )
     assert result.exit_code == 0, result.output
     assert strict_json(result.stdout)["end_reason"] == "completed"  # type: ignore[index]
+
+
+def test_history_says_how_many_damaged_rows_it_leaves_out(damaged: Path) -> None:
+    result = CliRunner().invoke(cli, ["history", "--db", str(damaged)])
+    assert result.exit_code == 0
+    assert "1 session row(s)" in result.stderr and "damaged" in result.stderr
+    assert "heat-1" in result.stdout and "heat-2" not in result.stdout

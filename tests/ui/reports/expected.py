@@ -32,7 +32,9 @@ def adherence_counts(scenario: Scenario, start: float, now: float) -> dict[str, 
     window [at, at + every) before 22:00 overlaps the phase (cold: the episode's start to
     the end of its acute phase; heat: from then on) within the report (from ``start``, or
     the episode's start if later, to ``now``), and its whole window has passed by ``now``;
-    done when a session of its modality on the episode's site began in its window."""
+    done when a session of its modality on the episode's site began in its window; not due
+    when a session just before it puts the next allowed start (every h later) past its
+    waking part."""
     begin = max(start, scenario.episode_start)
     acute_until = scenario.episode_start + scenario.acute_h * HOUR_S
     phases = {"cold": (begin, min(acute_until, now)), "heat": (max(begin, acute_until), now)}
@@ -50,15 +52,20 @@ def adherence_counts(scenario: Scenario, start: float, now: float) -> dict[str, 
                 waking_until = min(closes, day + AWAKE_UNTIL_H * HOUR_S)
                 if not (at < phase_to and waking_until > phase_from and closes <= now):
                     continue
-                counts[f"{modality}_due"] += 1
-                if any(
-                    s.mode == modality
-                    and s.site == scenario.site
-                    and not s.refused
-                    and at <= s.started_at < closes
+                starts = [
+                    s.started_at
                     for s in scenario.sessions
-                ):
+                    if s.mode == modality and s.site == scenario.site and not s.refused
+                ]
+                if any(at <= started < closes for started in starts):
+                    counts[f"{modality}_due"] += 1
                     counts[f"{modality}_done"] += 1
+                elif not any(  # a session just before made the slot impossible while awake
+                    at - every_h * HOUR_S < started < at
+                    and started + every_h * HOUR_S >= waking_until
+                    for started in starts
+                ):
+                    counts[f"{modality}_due"] += 1
         midnight += timedelta(days=1)
     return counts
 
