@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 
-from device.journal import JournalError, JournalReader, JournalWriter
+from device.journal import JournalWriter
 from device.link import DeviceDriver
 from device.mqtt.commands import CommandResult, RemoteCommand
 from device.mqtt.days import DaysReporter
@@ -35,6 +35,7 @@ from device.sessions import (
     Step,
     TherapyPlan,
     UsageLedger,
+    remembered_site,
 )
 from protocols import Mode, TherapyctlError
 
@@ -159,21 +160,9 @@ class RemoteController:
     async def _remembered_site(self) -> str | None:
         """The body site the journal remembers for this device (None: none, no journal, or
         a journal that cannot be read now)."""
-        journal = self.journal
-        if journal is None or self.driver.identity is None:
+        if self.journal is None or self.driver.identity is None:
             return None
-        address = self.driver.identity.address
-        await journal.barrier()
-
-        def read() -> str | None:
-            with JournalReader(journal.path) as reader:
-                return reader.device_site(address)
-
-        try:
-            return await asyncio.to_thread(read)
-        except JournalError as exc:
-            logger.warning("the device's remembered body site is unavailable (%s)", exc)
-            return None
+        return await remembered_site(self.journal, self.driver.identity.address)
 
     def _listener(self) -> SessionListener | None:
         return CompositeListener(self.listener, self.reporter)

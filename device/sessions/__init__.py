@@ -27,7 +27,7 @@ from device.sessions.plans import (
     parse_plan,
     resolve_plan,
 )
-from device.sessions.recording import JournalLedger, JournalRecorder
+from device.sessions.recording import JournalLedger, JournalRecorder, remembered_site
 from device.sessions.reminders import RegimenSettings, due_list, heat_warning
 from device.sessions.runner import (
     CompositeListener,
@@ -69,6 +69,7 @@ __all__ = [
     "due_list",
     "heat_warning",
     "parse_plan",
+    "remembered_site",
     "resolve_plan",
     "stop_task",
 ]

@@ -13,11 +13,11 @@ import logging
 import uuid
 from dataclasses import dataclass, field, replace
 
-from device.journal import JournalError, JournalReader, JournalWriter
+from device.journal import JournalWriter
 from device.link import DeviceDriver, DeviceIdentity
 from device.safety import EndReason, Limits, SessionRequest, normalise_site, request_problem
 from device.sessions.plans import Step, TherapyPlan
-from device.sessions.recording import JournalLedger, JournalRecorder
+from device.sessions.recording import JournalLedger, JournalRecorder, remembered_site
 from device.sessions.runner import (
     CompositeListener,
     GuardedListener,
@@ -259,7 +259,7 @@ class PlanRunner:
             assert self.driver.identity is not None
             identity = self.driver.identity
             if not self._site_given:
-                self.site = await self._remembered_site(journal, identity.address)
+                self.site = await remembered_site(journal, identity.address)
             journal.begin(
                 self.session_id,
                 {**identity.as_json(), "serial": identity.serial},
@@ -310,22 +310,6 @@ class PlanRunner:
                 refused=int(all(result.started_s is None for result in summary.sessions)),
             )
         return summary
-
-    @staticmethod
-    async def _remembered_site(journal: JournalWriter, address: str) -> str | None:
-        """The site the journal remembers for this device (None if none, or unreadable)."""
-        await journal.barrier()
-        path = journal.path
-
-        def read() -> str | None:
-            with JournalReader(path) as reader:
-                return reader.device_site(address)
-
-        try:
-            return await asyncio.to_thread(read)
-        except JournalError as exc:
-            logger.warning("the device's remembered body site is unavailable (%s)", exc)
-            return None
 
     def _single(self) -> bool:
         return self.single_session and len(self.plan.steps) == 1

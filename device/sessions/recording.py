@@ -70,3 +70,20 @@ class JournalLedger(UsageLedger):
         """Record the step's use durably before START; JournalError refuses the start."""
         self.journal.use_begins(session_id, mode, lease_s)
         await self.journal.commit()
+
+
+async def remembered_site(journal: JournalWriter, address: str) -> str | None:
+    """The body site the journal remembers for a device (None if none, or unreadable): read
+    after what is queued for the journal is written, off the event loop."""
+    await journal.barrier()
+    path = journal.path
+
+    def read() -> str | None:
+        with JournalReader(path) as reader:
+            return reader.device_site(address)
+
+    try:
+        return await asyncio.to_thread(read)
+    except JournalError as exc:
+        logger.warning("the device's remembered body site is unavailable (%s)", exc)
+        return None

@@ -20,7 +20,9 @@ import click
 if TYPE_CHECKING:
     from device.journal import JournalWriter
     from device.link import Radio
-    from device.mqtt import CommandHandler, MqttBridge, MqttSettings
+    from device.mqtt import CommandHandler, DaysReporter, MqttBridge, MqttSettings
+    from device.safety import Limits
+    from device.sessions import RegimenSettings
     from simulator import DeviceSpec, ScheduledFault
     from ui.tui.app import Backend
 
@@ -32,6 +34,31 @@ async def open_journal(stack: contextlib.AsyncExitStack, path: Path) -> JournalW
     journal = await asyncio.to_thread(JournalWriter, path)
     stack.push_async_callback(asyncio.to_thread, journal.close)
     return journal
+
+
+async def start_days(
+    stack: contextlib.AsyncExitStack,
+    bridge: MqttBridge,
+    journal: JournalWriter,
+    limits: Limits,
+    regimen: RegimenSettings | None,
+) -> DaysReporter:
+    """Publish the journal's days (per-site dose, next due, last pain) through ``bridge``:
+    at startup, after each session, when a due time passes; stopped with ``stack`` after a
+    last refresh (so the end of the last session is on the broker)."""
+    from device.mqtt import DaysReporter
+    from device.sessions import stop_task
+
+    days = DaysReporter(bridge, journal.path, limits, regimen, writer=journal)
+    task = asyncio.create_task(days.run(), name="mqtt-days")
+
+    async def stop() -> None:
+        await stop_task(task)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(days.refresh(), 5.0)
+
+    stack.push_async_callback(stop)
+    return days
 
 
 async def start_bridge(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from ui.cli.common import DB_HELP, db_path, fail, local_time, site_value
-from ui.cli.options import PAIN
+from ui.cli.options import PAIN, REGIMEN_CONFIG
 
 if TYPE_CHECKING:
     from device.journal import Episode, JournalReader
@@ -345,13 +345,7 @@ NOTHING_STARTS = (
 
 @click.command("next")
 @click.option("--site", metavar="S", callback=site_value, help="Only this body site.")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False),
-    metavar="FILE",
-    help='A TOML configuration file: [regimen] awake = "07:00-22:00" (the waking hours).',
-)
+@REGIMEN_CONFIG
 @click.option("--db", "db", metavar="PATH", help=DB_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def next_command(site: str | None, config_file: str | None, db: str | None, as_json: bool) -> None:

@@ -50,10 +50,9 @@ def serve(
     import contextlib
 
     from device.link import Clock, DeviceDriver
-    from device.mqtt import CommandResult, DaysReporter, MqttReporter, RemoteController
-    from device.sessions import stop_task
+    from device.mqtt import CommandResult, MqttReporter, RemoteController
     from protocols import TherapyctlError
-    from ui.cli.compose import open_journal, open_target, parse_target, start_bridge
+    from ui.cli.compose import open_journal, open_target, parse_target, start_bridge, start_days
     from ui.cli.config import load_regimen
 
     if (device_target is None) == (sim_kind is None):
@@ -85,17 +84,9 @@ def serve(
                 stack, settings, handle, say=lambda text: click.echo(text, err=True)
             )
             assert bridge is not None
-            # The journal's days (per-site dose, next due, last pain): at startup, after each
-            # session, when a due time passes. Stopped after the device (a last refresh).
-            days = DaysReporter(bridge, options.db_path, limits, regimen, writer=journal)
-            days_task = asyncio.create_task(days.run(), name="mqtt-days")
-
-            async def stop_days() -> None:
-                await stop_task(days_task)
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(days.refresh(), 5.0)
-
-            stack.push_async_callback(stop_days)
+            # The journal's days (per-site dose, next due, last pain); stopped after the
+            # device (a last refresh).
+            days = await start_days(stack, bridge, journal, limits, regimen)
             radio_obj, address = await open_target(stack, target, time_scale)
             # --sim runs at --time-scale; a device's clock comes from its Feature.
             clock = Clock(time_scale) if target.sim_kind is not None else None

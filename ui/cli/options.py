@@ -246,6 +246,16 @@ _MQTT_OPTIONS = [
 _FIELDS = tuple(f.name for f in fields(SessionOptions))
 
 
+# `--config FILE` where only its [regimen] table is read (`next`, `report`).
+REGIMEN_CONFIG = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help='A TOML configuration file: [regimen] awake = "07:00-22:00" (the waking hours).',
+)
+
+
 def session_options(command: _F) -> _F:
     """--time-scale, --attended-ack, --limits, --db and the MQTT and --config options, given
     to the command as one ``options: SessionOptions`` argument."""

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ui.cli.common import DB_HELP, db_path, fail, site_value
+from ui.cli.options import REGIMEN_CONFIG
 
 DAYS_MAX = 366
 AWAKE_DEFAULT = "07:00-22:00"  # guidance: no one is woken for a reminder (device.safety.Awake)
@@ -51,13 +52,7 @@ def _output(_ctx: click.Context, _param: click.Parameter, value: str | None) -> 
     callback=_output,
     help="Write the figure (PNG, SVG) or a page with the figure and the tables (HTML).",
 )
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False),
-    metavar="FILE",
-    help='A TOML configuration file: [regimen] awake = "07:00-22:00" (the waking hours).',
-)
+@REGIMEN_CONFIG
 @click.option(
     "--awake",
     metavar="HH:MM-HH:MM",

@@ -254,10 +254,10 @@ def _run_session(
     import contextlib
 
     from device.link import Clock, DeviceDriver
-    from device.mqtt import CommandResult, DaysReporter, MqttReporter
-    from device.sessions import CompositeListener, PlanRunner, RequestError, stop_task
+    from device.mqtt import CommandResult, MqttReporter
+    from device.sessions import CompositeListener, PlanRunner, RequestError
     from protocols import TherapyctlError
-    from ui.cli.compose import open_journal, open_target, start_bridge
+    from ui.cli.compose import open_journal, open_target, start_bridge, start_days
     from ui.cli.progress import Progress
 
     progress = Progress(quiet=False)
@@ -289,18 +289,8 @@ def _run_session(
                     " interrupted"
                 )
             bridge = await start_bridge(stack, mqtt, handler=handle, say=progress.echo)
-            if bridge is not None:
-                # The journal's days (per-site dose, next due, last pain) for Home
-                # Assistant: at startup and after the session; a last refresh at the end.
-                days = DaysReporter(bridge, db_path, limits, regimen, writer=journal)
-                days_task = asyncio.create_task(days.run(), name="mqtt-days")
-
-                async def stop_days() -> None:
-                    await stop_task(days_task)
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(days.refresh(), 5.0)
-
-                stack.push_async_callback(stop_days)
+            if bridge is not None:  # the journal's days for Home Assistant too
+                await start_days(stack, bridge, journal, limits, regimen)
             radio, address = await open_target(stack, target, time_scale)
             # An in-process simulator runs at --time-scale; another device's clock comes
             # from its Feature (the driver adopts it at connect).
@@ -313,7 +303,7 @@ def _run_session(
                 f"connected to {driver.identity.name} ({driver.identity.kind},"
                 f" {driver.identity.address}, firmware {driver.identity.firmware})"
             )
-            await _warn_heat(db_path, site, driver.identity.address, gives_heat, progress.echo)
+            await _warn_heat(journal, site, driver.identity.address, gives_heat, progress.echo)
             reporter = None
             if bridge is not None:
                 reporter = MqttReporter(bridge, {**driver.identity.as_json()})
@@ -457,29 +447,21 @@ def record_ratings(
 
 
 async def _warn_heat(
-    path: Path, site: str | None, address: str, gives_heat: bool, say: Callable[[str], None]
+    journal: JournalWriter,
+    site: str | None,
+    address: str,
+    gives_heat: bool,
+    say: Callable[[str], None],
 ) -> None:
     """Heat on a site in the acute phase of its episode: the guidance, said once per episode
     (the journal remembers it was said). A reminder only: nothing waits for it."""
     import asyncio
 
-    from device.sessions import heat_warning
+    from device.sessions import heat_warning, remembered_site
 
     if not gives_heat:
         return
-    where = site if site is not None else await asyncio.to_thread(_remembered_site, path, address)
-    words = await asyncio.to_thread(heat_warning, path, where, gives_heat)
+    where = site if site is not None else await remembered_site(journal, address)
+    words = await asyncio.to_thread(heat_warning, journal.path, where, gives_heat)
     if words:
         say(f"therapyctl: note: {words}")
-
-
-def _remembered_site(path: Path, address: str) -> str | None:
-    """The body site the journal remembers for the device (None: none, or unreadable)."""
-    from device.journal import JournalReader
-    from protocols import TherapyctlError
-
-    try:
-        with JournalReader(path) as reader:
-            return reader.device_site(address)
-    except TherapyctlError:
-        return None

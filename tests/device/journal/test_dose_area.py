@@ -18,35 +18,13 @@ from device.sessions import PlanRunner, Step, TherapyPlan
 from protocols import Mode
 from simulator import DeviceSpec, SimulatorWorld
 from tests.device.helpers import status
-from tests.device.journal.test_sites import BELT, PAD, identity
+from tests.device.journal.test_sites import BELT, PAD, begin
 
 # The simulated belts' documented emitting areas (docs/protocol.md, simulator/belt.py):
 # 20 x 10 cm for the 800 mW model, 15 x 10 cm for the 420 mW one.
 AREA_800_CM2 = 20 * 10
 AREA_420_CM2 = 15 * 10
 OTHER_BELT = "C0:AA:BB:CC:DD:EE"
-
-
-def begin(
-    writer: JournalWriter,
-    session_id: str,
-    address: str,
-    mode: str,
-    site: str | None,
-    area_cm2: float | None,
-) -> None:
-    kind = "light-belt-800" if mode == "light" else "thermal-pad"
-    writer.begin(
-        session_id,
-        identity(address, kind),
-        mode=mode,
-        plan=None,
-        requested_minutes=10,
-        time_scale=1.0,
-        limits={},
-        site=site,
-        emitting_area_cm2=area_cm2,
-    )
 
 
 def light_use(

@@ -31,7 +31,14 @@ def identity(address: str, kind: str) -> dict[str, str]:
     }
 
 
-def begin(writer: JournalWriter, session_id: str, address: str, mode: str, site: str | None):
+def begin(
+    writer: JournalWriter,
+    session_id: str,
+    address: str,
+    mode: str,
+    site: str | None,
+    area_cm2: float | None = None,
+) -> None:
     kind = "light-belt-800" if mode == "light" else "thermal-pad"
     writer.begin(
         session_id,
@@ -42,6 +49,7 @@ def begin(writer: JournalWriter, session_id: str, address: str, mode: str, site:
         time_scale=1.0,
         limits={},
         site=site,
+        emitting_area_cm2=area_cm2,
     )
 
 

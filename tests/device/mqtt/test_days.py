@@ -34,13 +34,12 @@ from device.safety import DEFAULT_LIMITS, Awake
 from device.sessions import RegimenSettings
 from protocols import Mode
 from tests.device.helpers import status
+from tests.device.journal.test_sites import BELT, PAD, begin
 from tests.mosquitto import Watcher, mosquitto, publish, running
 from tests.simserve import THERAPYCTL
 
 pytestmark = pytest.mark.slow
 
-PAD = "C0:11:22:33:44:55"
-BELT = "C0:66:77:88:99:AA"
 ALWAYS_AWAKE = RegimenSettings(Awake(0, 24 * 60))  # due times are never moved to a morning
 EST = timezone(timedelta(hours=-5))
 AWAKE_EST = RegimenSettings(Awake(0, 24 * 60), EST)  # a zone of its own: the offset shows
@@ -48,24 +47,6 @@ AWAKE_EST = RegimenSettings(Awake(0, 24 * 60), EST)  # a zone of its own: the of
 ENTITY_ID = re.compile(r"^(?!.+__)(?!_)[\da-z_]+(?<!_)\.(?!_)[\da-z_]+(?<!_)$")
 SAFE_TOPIC = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
 HEAT_PAD_KEY = "d67cbee042e5"  # the simulated heat-pad's address, without colons
-
-
-def identity(address: str, kind: str) -> dict[str, str]:
-    return {"kind": kind, "name": kind, "address": address, "model": kind, "firmware": "sim-1"}
-
-
-def begin(writer: JournalWriter, session_id: str, address: str, mode: str, site: str) -> None:
-    kind = "light-belt-800" if mode == "light" else "thermal-pad"
-    writer.begin(
-        session_id,
-        identity(address, kind),
-        mode=mode,
-        plan=None,
-        requested_minutes=10,
-        time_scale=1.0,
-        limits={},
-        site=site,
-    )
 
 
 def session(
